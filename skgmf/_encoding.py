@@ -1,0 +1,91 @@
+"""Id <-> row-index vocabularies for categorical fields (NumPy and pandas only)."""
+# License: BSD 3 clause
+
+import numpy as np
+import pandas as pd
+
+
+def _sort_key(value):
+    """Order ids of mixed types deterministically: by type name, then value."""
+    return (type(value).__name__, str(value))
+
+
+def _check_hashable(values, field):
+    """Raise a TypeError naming the first id that cannot be hashed."""
+    if values.dtype != object:
+        return
+    for value in values:
+        try:
+            hash(value)
+        except TypeError:
+            raise TypeError(
+                f"Ids in column {field} of X must be hashable scalars: an id "
+                f"argument must be a string or a number, not {type(value).__name__!r}."
+            ) from None
+
+
+def encode_ids(values, *, field=0):
+    """Learn the vocabulary of one field and encode it.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples,)
+        Ids of one field (any hashable values, possibly of mixed types).
+    field : int, default=0
+        Column index of the field, used in error messages.
+
+    Returns
+    -------
+    ids : ndarray of shape (n_ids,)
+        The distinct ids, sorted; row ``r`` of an embedding table belongs to ``ids[r]``.
+    idx : ndarray of shape (n_samples,), dtype=int32
+        Row index of each value in ``ids``.
+    """
+    values = np.asarray(values)
+    _check_missing(values, field)
+    if values.dtype.kind in "biuf":
+        ids, idx = np.unique(values, return_inverse=True)
+        return ids, idx.astype(np.int32, copy=False)
+    _check_hashable(values, field)
+    try:
+        idx, ids = pd.factorize(values, sort=True)
+    except TypeError:
+        # Mixed types (say str and int) cannot be sorted together: factorize in
+        # order of appearance, then reorder so the vocabulary does not depend on
+        # the order of the rows.
+        idx, ids = pd.factorize(values, sort=False)
+        order = sorted(range(len(ids)), key=lambda r: _sort_key(ids[r]))
+        rank = np.empty(len(order), dtype=np.intp)
+        rank[order] = np.arange(len(order))
+        ids, idx = ids[order], rank[idx]
+    return np.asarray(ids, dtype=values.dtype), np.asarray(idx, dtype=np.int32)
+
+
+def lookup_ids(ids, values, *, field=0):
+    """Row index of each value in the vocabulary ``ids``; -1 where unknown.
+
+    Parameters
+    ----------
+    ids : ndarray of shape (n_ids,)
+        Vocabulary from :func:`encode_ids`.
+    values : ndarray of shape (n_samples,)
+        Ids to look up.
+    field : int, default=0
+        Column index of the field, used in error messages.
+
+    Returns
+    -------
+    idx : ndarray of shape (n_samples,), dtype=int32
+    """
+    values = np.asarray(values)
+    _check_missing(values, field)
+    _check_hashable(values, field)
+    return pd.Index(ids).get_indexer(values).astype(np.int32, copy=False)
+
+
+def _check_missing(values, field):
+    if values.dtype == object and pd.isna(values).any():
+        raise ValueError(
+            f"Input X contains missing ids (None or NaN) in column {field}; "
+            "every user and item needs an id."
+        )
