@@ -345,9 +345,9 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
         )
         if self.handle_unknown == "error" and (idx < 0).any():
             f = int(np.nonzero((idx < 0).any(axis=0))[0][0])
-            unknown = X[idx[:, f] < 0, f]
+            unknown = X[idx[:, f] < 0, f].tolist()
             raise ValueError(
-                f"Found {len(np.unique(unknown.astype(str)))} unknown ids in column {f} "
+                f"Found {len(set(unknown))} unknown ids in column {f} "
                 f"of X during predict, e.g. {unknown[0]!r}. Use "
                 "handle_unknown='use_fallback' to predict them from the known biases."
             )

@@ -1,0 +1,217 @@
+"""Rating data sets: MovieLens from local copies or GroupLens, and synthetic ratings."""
+# License: BSD 3 clause
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import check_random_state
+
+__all__ = ["get_data_home", "load_movielens", "make_ratings"]
+
+_GROUPLENS = "https://files.grouplens.org/datasets/movielens/"
+
+# Official archives and their SHA-256 (as published by several independent users).
+ARCHIVES = {
+    "ml-100k": ("ml-100k.zip", "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"),
+    "ml-1m": ("ml-1m.zip", "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20"),
+    "ml-latest-small": (
+        "ml-latest-small.zip",
+        "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
+    ),
+}
+
+COLUMNS = ["user", "item", "rating", "timestamp"]
+
+
+def get_data_home(data_home=None):
+    """Folder holding MovieLens copies, created if missing.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Explicit folder. Otherwise ``$SKGMF_DATA_HOME``, else ``~/skgmf_data``
+        (as :func:`sklearn.datasets.get_data_home` does with ``~/scikit_learn_data``).
+
+    Returns
+    -------
+    data_home : pathlib.Path
+    """
+    if data_home is None:
+        data_home = os.environ.get("SKGMF_DATA_HOME", Path("~") / "skgmf_data")
+    return Path(data_home).expanduser()
+
+
+def _ratings_file(folder, name):
+    """The ratings file of a dataset folder in any layout GroupLens ships, or None."""
+    candidates = {
+        "ml-100k": ["u.data"],
+        "ml-1m": ["ratings.dat", "ratings_notimestamp.csv"],
+        "ml-latest-small": ["ratings.csv"],
+    }[name]
+    for candidate in candidates:
+        if (folder / candidate).exists():
+            return folder / candidate
+    return None
+
+
+def _find_local(home, name):
+    """Folder of ``name`` under ``home``; ml-latest-small may carry a version suffix."""
+    folders = [home / name]
+    if name == "ml-latest-small":
+        folders += sorted(home.glob("ml-latest-small-*"), reverse=True)
+    for folder in folders:
+        path = _ratings_file(folder, name)
+        if path is not None:
+            return path
+    return None
+
+
+def _read_ratings(path):
+    """Read one ratings file into the common frame: user, item, rating, timestamp."""
+    if path.name in ("u.data", "u1.base") or path.suffix in (".base", ".test"):
+        df = pd.read_csv(path, sep="\t", names=COLUMNS)
+    elif path.name == "ratings.dat":
+        df = pd.read_csv(path, sep="::", names=COLUMNS, engine="python")
+    else:
+        df = pd.read_csv(path)
+        df = df.rename(columns={"userId": "user", "movieId": "item"})
+        if "timestamp" not in df:
+            df["timestamp"] = pd.NA
+    df = df[COLUMNS]
+    df["rating"] = df["rating"].astype("float32")
+    df["timestamp"] = df["timestamp"].astype("Int64")
+    return df
+
+
+def _download(name, home, base_url):
+    """Download, verify and unpack the archive of ``name`` into ``home`` atomically."""
+    filename, sha256 = ARCHIVES[name]
+    home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=home, prefix=".download-") as tmp:
+        archive = Path(tmp) / filename
+        url = base_url + filename
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(archive, "wb") as f:
+                shutil.copyfileobj(response, f)
+        except OSError as exc:
+            raise OSError(f"Could not download {name} from {url}: {exc}") from exc
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        if digest != sha256:
+            raise OSError(
+                f"The download of {url} is corrupt: its SHA-256 is {digest}, "
+                f"expected {sha256}. Nothing was written to {home}."
+            )
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(Path(tmp) / "unpacked")
+        # Archives hold one top-level folder named after the data set.
+        os.replace(Path(tmp) / "unpacked" / name, home / name)
+
+
+def load_movielens(name="ml-100k", *, data_home=None, download=True,
+                   base_url=_GROUPLENS):
+    """Load a MovieLens rating data set as a DataFrame.
+
+    Reads a local copy under ``data_home`` in the folder layout GroupLens ships
+    (``ml-100k/u.data``, ``ml-1m/ratings.dat``, ``ml-latest-small/ratings.csv``;
+    also ``ml-1m/ratings_notimestamp.csv``, a copy without timestamps). If none is
+    found and ``download`` is True, the official archive is downloaded, its SHA-256
+    verified and unpacked atomically: a failed or corrupt download leaves nothing
+    behind. MovieLens data is never shipped with skgmf (GroupLens terms of use).
+
+    Parameters
+    ----------
+    name : {"ml-100k", "ml-1m", "ml-latest-small"}, default="ml-100k"
+        Data set.
+    data_home : str or path-like, default=None
+        See :func:`get_data_home`.
+    download : bool, default=True
+        Download the archive when no local copy is found.
+    base_url : str, default="https://files.grouplens.org/datasets/movielens/"
+        Where the archives are downloaded from.
+
+    Returns
+    -------
+    ratings : pandas.DataFrame
+        Columns ``user``, ``item`` (int64 MovieLens ids), ``rating`` (float32) and
+        ``timestamp`` (nullable Int64 seconds; missing where the copy lacks them).
+
+    Examples
+    --------
+    >>> from skgmf.datasets import load_movielens
+    >>> ratings = load_movielens("ml-100k")  # doctest: +SKIP
+    >>> ratings.shape  # doctest: +SKIP
+    (100000, 4)
+    """
+    if name not in ARCHIVES:
+        raise ValueError(f"name must be one of {sorted(ARCHIVES)}, got {name!r}.")
+    home = get_data_home(data_home)
+    path = _find_local(home, name)
+    if path is None:
+        if not download:
+            raise FileNotFoundError(
+                f"No local copy of {name} under {home} and download=False."
+            )
+        _download(name, home, base_url)
+        path = _find_local(home, name)
+    return _read_ratings(path)
+
+
+def make_ratings(n_users=500, n_items=300, n_ratings=20_000, *, n_factors=3,
+                 noise=0.3, random_state=None):
+    """Generate explicit ratings with a known low-rank structure and biases.
+
+    Ratings are :math:`3.5 + b_u + b_i + p_u^\\top q_i + \\varepsilon`, rounded to
+    integers and clipped to 1..5, for distinct random (user, item) pairs.
+
+    Parameters
+    ----------
+    n_users, n_items : int, default=500, 300
+        Number of users and items.
+    n_ratings : int, default=20000
+        Number of distinct rated pairs; at most ``n_users * n_items``.
+    n_factors : int, default=3
+        Rank of the planted interaction.
+    noise : float, default=0.3
+        Standard deviation of the Gaussian noise before rounding.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the generator.
+
+    Returns
+    -------
+    ratings : pandas.DataFrame
+        Columns ``user``, ``item``, ``rating`` and ``timestamp`` (missing).
+
+    Examples
+    --------
+    >>> from skgmf.datasets import make_ratings
+    >>> make_ratings(50, 40, 300, random_state=0).shape
+    (300, 4)
+    """
+    if n_ratings > n_users * n_items:
+        raise ValueError(
+            f"n_ratings={n_ratings} exceeds the {n_users * n_items} possible pairs."
+        )
+    rng = check_random_state(random_state)
+    # Scale so that p_u . q_i has variance 0.64 whatever n_factors is.
+    scale = np.sqrt(0.8 / np.sqrt(n_factors))
+    P = rng.normal(0, scale, (n_users, n_factors))
+    Q = rng.normal(0, scale, (n_items, n_factors))
+    bu, bi = rng.normal(0, 0.3, n_users), rng.normal(0, 0.4, n_items)
+    pairs = rng.choice(n_users * n_items, n_ratings, replace=False)
+    u, i = pairs // n_items, pairs % n_items
+    y = 3.5 + bu[u] + bi[i] + np.sum(P[u] * Q[i], axis=1) + rng.normal(0, noise, n_ratings)
+    return pd.DataFrame(
+        {
+            "user": u,
+            "item": i,
+            "rating": np.clip(np.round(y), 1, 5).astype("float32"),
+            "timestamp": pd.array([pd.NA] * n_ratings, dtype="Int64"),
+        }
+    )

@@ -1,0 +1,47 @@
+"""Id vocabularies: encode_ids and lookup_ids (no Keras import)."""
+# License: BSD 3 clause
+
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from skgmf._encoding import encode_ids, lookup_ids
+
+
+def test_encode_sorts_integer_ids():
+    ids, idx = encode_ids(np.array([30, 10, 20, 10]))
+    assert_array_equal(ids, [10, 20, 30])
+    assert_array_equal(idx, [2, 0, 1, 0])
+    assert idx.dtype == np.int32
+
+
+def test_encode_strings_and_lookup_unknown():
+    ids, idx = encode_ids(np.array(["b", "a", "b"], dtype=object))
+    assert list(ids) == ["a", "b"]
+    assert_array_equal(lookup_ids(ids, np.array(["b", "zzz", "a"], dtype=object)), [1, -1, 0])
+
+
+def test_mixed_types_get_an_order_independent_vocabulary():
+    values = np.array([3, "x", 1, "a"], dtype=object)
+    ids1, _ = encode_ids(values)
+    ids2, _ = encode_ids(values[::-1])
+    assert list(ids1) == list(ids2) == [1, 3, "a", "x"]
+
+
+def test_lookup_matches_float_and_int_ids():
+    ids, _ = encode_ids(np.array([1.0, 2.0]))
+    assert_array_equal(lookup_ids(ids, np.array([2, 1, 5])), [1, 0, -1])
+
+
+def test_unhashable_id_raises_type_error():
+    with pytest.raises(TypeError, match="column 1 .* not 'list'"):
+        encode_ids(np.array([[1], "a"], dtype=object), field=1)
+
+
+def test_missing_id_raises_value_error():
+    with pytest.raises(ValueError, match="missing ids"):
+        lookup_ids(np.array(["a"], dtype=object), np.array([None], dtype=object))
+
+
