@@ -177,8 +177,8 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
     >>> est = GMFRegressor(n_factors=4, max_iter=2, random_state=0).fit(X, y)
     >>> est.predict([["bob", "alien"], ["carol", "heat"]]).shape
     (2,)
-    >>> est.users_
-    array(['alice', 'bob'], dtype=object)
+    >>> est.users_.tolist()
+    ['alice', 'bob']
     """
 
     _parameter_constraints: dict = {

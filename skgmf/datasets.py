@@ -31,7 +31,7 @@ COLUMNS = ["user", "item", "rating", "timestamp"]
 
 
 def get_data_home(data_home=None):
-    """Folder holding MovieLens copies, created if missing.
+    """Folder holding MovieLens copies.
 
     Parameters
     ----------
@@ -42,6 +42,7 @@ def get_data_home(data_home=None):
     Returns
     -------
     data_home : pathlib.Path
+        The folder (not created here; loaders create it when they write to it).
     """
     if data_home is None:
         data_home = os.environ.get("SKGMF_DATA_HOME", Path("~") / "skgmf_data")

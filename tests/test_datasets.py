@@ -1,0 +1,119 @@
+"""skgmf.datasets: local MovieLens copies, checksummed download, synthetic ratings."""
+# License: BSD 3 clause
+
+import functools
+import hashlib
+import http.server
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+
+from skgmf import datasets
+from skgmf.datasets import load_movielens, make_ratings
+
+from .conftest import require_dataset
+
+
+def test_load_ml100k_from_local_copy():
+    home = require_dataset("ml-100k/u.data").parents[1]
+    df = load_movielens("ml-100k", data_home=home, download=False)
+    assert df.shape == (100_000, 4)
+    assert list(df.columns) == ["user", "item", "rating", "timestamp"]
+    assert df["user"].nunique() == 943 and df["item"].nunique() == 1682
+    assert df["timestamp"].notna().all()
+
+
+def test_load_ml1m_copy_without_timestamps():
+    home = require_dataset("ml-1m/ratings_notimestamp.csv").parents[1]
+    df = load_movielens("ml-1m", data_home=home, download=False)
+    assert df.shape == (1_000_209, 4)
+    assert df["timestamp"].isna().all()
+    assert set(df["rating"].unique()) == {1, 2, 3, 4, 5}
+
+
+def test_load_ml_latest_small_from_versioned_folder():
+    home = require_dataset("ml-latest-small-2016/ratings.csv").parents[1]
+    df = load_movielens("ml-latest-small", data_home=home, download=False)
+    # The newest local version (2018: 100,836 ratings) is preferred.
+    assert len(df) in (100_004, 100_836)
+    assert df["rating"].min() == 0.5
+
+
+def test_missing_copy_without_download_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        load_movielens("ml-100k", data_home=tmp_path, download=False)
+
+
+def test_unknown_name_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="name must be one of"):
+        load_movielens("ml-10m", data_home=tmp_path)
+
+
+@pytest.fixture
+def archive_server(tmp_path):
+    """Serve a small ml-100k.zip built here on 127.0.0.1; yield (base_url, sha256)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    with zipfile.ZipFile(served / "ml-100k.zip", "w") as zf:
+        zf.writestr("ml-100k/u.data", "1\t10\t5\t881250949\n2\t10\t3\t881250950\n")
+    sha256 = hashlib.sha256((served / "ml-100k.zip").read_bytes()).hexdigest()
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", sha256
+    server.shutdown()
+
+
+def test_download_verifies_checksum_and_unpacks(archive_server, tmp_path, monkeypatch):
+    base_url, sha256 = archive_server
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", ("ml-100k.zip", sha256))
+    home = tmp_path / "home"
+    df = load_movielens("ml-100k", data_home=home, base_url=base_url)
+    assert df["user"].tolist() == [1, 2]
+    assert (home / "ml-100k" / "u.data").exists()
+    # A second call reads the cache (the server is not needed).
+    assert len(load_movielens("ml-100k", data_home=home, download=False)) == 2
+
+
+def test_corrupt_download_leaves_nothing(archive_server, tmp_path, monkeypatch):
+    base_url, _ = archive_server
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", ("ml-100k.zip", "0" * 64))
+    home = tmp_path / "home"
+    with pytest.raises(OSError, match="corrupt"):
+        load_movielens("ml-100k", data_home=home, base_url=base_url)
+    assert list(home.iterdir()) == []
+
+
+def test_failed_download_says_what_went_wrong(archive_server, tmp_path, monkeypatch):
+    base_url, _ = archive_server
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-1m", ("missing.zip", "0" * 64))
+    home = tmp_path / "home"
+    with pytest.raises(OSError, match="Could not download ml-1m"):
+        load_movielens("ml-1m", data_home=home, base_url=base_url)
+    assert list(home.iterdir()) == []
+
+
+def test_data_home_defaults_to_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SKGMF_DATA_HOME", str(tmp_path))
+    assert datasets.get_data_home() == tmp_path
+
+
+def test_make_ratings_shape_range_and_determinism():
+    a = make_ratings(50, 40, 500, random_state=0)
+    b = make_ratings(50, 40, 500, random_state=0)
+    assert a.equals(b)
+    assert a.shape == (500, 4)
+    assert set(np.unique(a["rating"])) <= {1, 2, 3, 4, 5}
+    assert not a.duplicated(["user", "item"]).any()
+
+
+def test_make_ratings_rejects_too_many_ratings():
+    with pytest.raises(ValueError, match="exceeds"):
+        make_ratings(2, 2, 5)

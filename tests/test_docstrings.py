@@ -1,0 +1,33 @@
+"""Docstring examples run, and public docstrings follow numpydoc."""
+# License: BSD 3 clause
+
+import doctest
+import importlib
+
+import pytest
+
+PUBLIC = [
+    "skgmf.GMFRegressor",
+    "skgmf.GMFRegressor.fit",
+    "skgmf.GMFRegressor.predict",
+    "skgmf.build_gmf",
+    "skgmf.datasets.load_movielens",
+    "skgmf.datasets.make_ratings",
+    "skgmf.datasets.get_data_home",
+]
+
+
+@pytest.mark.parametrize("module", ["skgmf._gmf", "skgmf.datasets", "skgmf._model"])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_public_docstrings_are_valid_numpydoc(name):
+    validate = pytest.importorskip("numpydoc.validate")
+    report = validate.validate(name)
+    # Errors that concern content, not style choices sklearn also ignores.
+    ignored = {"GL08", "ES01", "SA01", "EX01", "RT02", "PR01", "GL02", "SS05", "SS06"}
+    errors = [(code, msg) for code, msg in report["errors"] if code not in ignored]
+    assert errors == []
