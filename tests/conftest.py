@@ -6,6 +6,8 @@ import os
 # Before Keras or TensorFlow is first imported by any test.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Lets sklearn's check_array_api_input run (with the NumPy namespace) instead of skipping.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 from pathlib import Path  # noqa: E402
 
