@@ -274,16 +274,19 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
         X, y, sample_weight = X[keep], y[keep].astype(np.float32), sample_weight[keep]
 
         init_seed, shuffle_seed, split_seed = spawn_seeds(self._rng(), 3)
-        X, y, sample_weight = _canonical_order(X, y, sample_weight)
+        encoded = [encode_ids(X[:, f], field=f) for f in range(X.shape[1])]
+        categories = [ids for ids, _ in encoded]
+        idx = np.column_stack([col_idx for _, col_idx in encoded]).astype(np.int32)
+        # Sort rows by (ids, y, weight) so that fitting ignores the input row order.
+        order = np.lexsort([sample_weight, y, *idx.T[::-1]])
+        idx, y, sample_weight = idx[order], y[order], sample_weight[order]
         validation = None
         if self.early_stopping:
-            X, y, sample_weight, validation = self._split_validation(
-                X, y, sample_weight, split_seed
-            )
-
-        encoded = [encode_ids(X[:, f], field=f) for f in range(X.shape[1])]
-        self.categories_ = [ids for ids, _ in encoded]
-        idx = np.column_stack([col_idx for _, col_idx in encoded]).astype(np.int32)
+            train_rows, val_rows = self._split_validation(len(y), split_seed)
+            validation = (idx[val_rows], y[val_rows], sample_weight[val_rows])
+            idx, y, sample_weight = idx[train_rows], y[train_rows], sample_weight[train_rows]
+            categories = _restrict_to_training(categories, idx, validation[0])
+        self.categories_ = categories
         self.rating_range_ = (float(y.min()), float(y.max()))
 
         from ._model import build_gmf
@@ -297,11 +300,14 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
         )
         validate = None
         if validation is not None:
-            X_val, y_val, w_val = validation
+            # Imported here, as RegressorMixin.score does: sklearn.metrics is slow to import.
+            from sklearn.metrics import r2_score
+
+            idx_val, y_val, w_val = validation
 
             def validate():
                 self._export_weights()
-                return self.score(X_val, y_val, sample_weight=w_val)
+                return r2_score(y_val, self._predict_idx(idx_val), sample_weight=w_val)
 
         self.loss_curve_, self.validation_scores_ = train(
             self.model_,
@@ -351,11 +357,7 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
                 f"of X during predict, e.g. {unknown[0]!r}. Use "
                 "handle_unknown='use_fallback' to predict them from the known biases."
             )
-        y_pred = np.empty(len(idx), dtype=np.float64)
-        for start in range(0, len(idx), _PREDICT_CHUNK):
-            rows = idx[start : start + _PREDICT_CHUNK]
-            y_pred[start : start + len(rows)] = self._predict_rows(rows)
-        return np.clip(y_pred, *self.rating_range_)
+        return self._predict_idx(idx)
 
     @property
     def users_(self):
@@ -387,19 +389,17 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
             return np.random.RandomState(np.random.SeedSequence().generate_state(1))
         return self.random_state
 
-    def _split_validation(self, X, y, sample_weight, seed):
-        """Hold out ``validation_fraction`` of the rows (in canonical order)."""
-        n_val = int(round(self.validation_fraction * len(y)))
-        if n_val < 1 or n_val >= len(y):
+    def _split_validation(self, n_samples, seed):
+        """Training and validation rows: ``validation_fraction`` held out at random."""
+        n_val = int(round(self.validation_fraction * n_samples))
+        if n_val < 1 or n_val >= n_samples:
             raise ValueError(
                 f"validation_fraction={self.validation_fraction} leaves an empty "
-                f"training or validation set with n_samples = {len(y)}; "
+                f"training or validation set with n_samples = {n_samples}; "
                 "use more samples or set early_stopping=False."
             )
-        perm = np.random.default_rng(seed).permutation(len(y))
-        val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        validation = (X[val], y[val], sample_weight[val])
-        return X[train], y[train], sample_weight[train], validation
+        perm = np.random.default_rng(seed).permutation(n_samples)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
     def _export_weights(self):
         """Copy the Keras weights into NumPy arrays used by ``predict``."""
@@ -416,6 +416,14 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
         kernel, bias = model.get_layer("output").get_weights()
         self.coef_ = kernel[:, 0]
         self.intercept_ = float(bias[0])
+
+    def _predict_idx(self, idx):
+        """Clipped predictions for encoded rows, in chunks of bounded memory."""
+        y_pred = np.empty(len(idx), dtype=np.float64)
+        for start in range(0, len(idx), _PREDICT_CHUNK):
+            rows = idx[start : start + _PREDICT_CHUNK]
+            y_pred[start : start + len(rows)] = self._predict_rows(rows)
+        return np.clip(y_pred, *self.rating_range_)
 
     def _predict_rows(self, idx):
         """The model's formula in NumPy; index -1 (unknown) selects a zero row."""
@@ -437,14 +445,17 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
         return y_pred + interaction @ self.coef_
 
 
-def _canonical_order(X, y, sample_weight):
-    """Sort rows by (X columns, y, weight) so fitting ignores the input row order."""
-    keys = [sample_weight, y]
-    for f in reversed(range(X.shape[1])):
-        column = X[:, f]
-        if column.dtype == object:
-            # Rank ids through their sorted vocabulary (types may be mixed).
-            column = encode_ids(column, field=f)[1]
-        keys.append(column)
-    order = np.lexsort(keys)
-    return X[order], y[order], sample_weight[order]
+def _restrict_to_training(categories, idx, idx_val):
+    """Keep only the ids the training rows use; re-index both row sets in place.
+
+    Ids seen only in the validation rows get no embedding row: they become
+    unknown (-1) there, as they would be for ``predict``.
+    """
+    restricted = []
+    for f, ids in enumerate(categories):
+        used, idx[:, f] = np.unique(idx[:, f], return_inverse=True)
+        new_row = np.full(len(ids), -1, dtype=np.int32)
+        new_row[used] = np.arange(len(used), dtype=np.int32)
+        idx_val[:, f] = new_row[idx_val[:, f]]
+        restricted.append(ids[used])
+    return restricted
