@@ -82,21 +82,22 @@ def test_download_verifies_checksum_and_unpacks(archive_server, tmp_path, monkey
     assert len(load_movielens("ml-100k", data_home=home, download=False)) == 2
 
 
-def test_corrupt_download_leaves_nothing(archive_server, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "name, archive, message",
+    [
+        ("ml-100k", ("ml-100k.zip", "0" * 64), "is corrupt"),
+        ("ml-1m", ("missing.zip", "0" * 64), "Could not download ml-1m"),
+    ],
+    ids=["corrupt", "unreachable"],
+)
+def test_failed_download_leaves_nothing_and_says_why(
+    archive_server, tmp_path, monkeypatch, name, archive, message
+):
     base_url, _ = archive_server
-    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", ("ml-100k.zip", "0" * 64))
+    monkeypatch.setitem(datasets.ARCHIVES, name, archive)
     home = tmp_path / "home"
-    with pytest.raises(OSError, match="corrupt"):
-        load_movielens("ml-100k", data_home=home, base_url=base_url)
-    assert list(home.iterdir()) == []
-
-
-def test_failed_download_says_what_went_wrong(archive_server, tmp_path, monkeypatch):
-    base_url, _ = archive_server
-    monkeypatch.setitem(datasets.ARCHIVES, "ml-1m", ("missing.zip", "0" * 64))
-    home = tmp_path / "home"
-    with pytest.raises(OSError, match="Could not download ml-1m"):
-        load_movielens("ml-1m", data_home=home, base_url=base_url)
+    with pytest.raises(OSError, match=message):
+        load_movielens(name, data_home=home, base_url=base_url)
     assert list(home.iterdir()) == []
 
 
