@@ -76,7 +76,7 @@ def _find_local(home, name):
 
 def _read_ratings(path):
     """Read one ratings file into the common frame: user, item, rating, timestamp."""
-    if path.name in ("u.data", "u1.base") or path.suffix in (".base", ".test"):
+    if path.name == "u.data" or path.suffix in (".base", ".test"):
         df = pd.read_csv(path, sep="\t", names=COLUMNS)
     elif path.name == "ratings.dat":
         df = pd.read_csv(path, sep="::", names=COLUMNS, engine="python")
