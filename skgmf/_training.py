@@ -41,12 +41,16 @@ def _epoch_function():
             )
         y_pred = tf.linalg.matvec(interaction, kernel[:, 0]) + intercept[0] + tf.add_n(biases)
         squared_error = tf.square(y - y_pred)
-        penalty = tf.reduce_sum(tf.square(kernel)) + tf.add_n(
+        penalty = tf.add_n(
             [tf.reduce_sum(tf.square(v), axis=1) for v in vectors]
             + [tf.square(b) for b in biases]
         )
         loss = tf.reduce_mean(weight * (squared_error + alpha * penalty))
         return loss, tf.reduce_sum(weight * squared_error)
+
+    def fix_norm(kernel):
+        # Project the output weights back onto the sphere of radius sqrt(n_factors).
+        return kernel * tf.sqrt(tf.cast(tf.size(kernel), kernel.dtype)) / tf.norm(kernel)
 
     @tf.function(reduce_retracing=True)
     def run_epoch(perm, idx, y, weight, params, moments, step, learning_rate, alpha,
@@ -80,6 +84,7 @@ def _epoch_function():
                 v = v + (tf.square(grad) - v) * (1.0 - _BETA_2)
                 new_params.append(p - rate * m / (tf.sqrt(v) + _EPSILON))
                 new_moments += [m, v]
+            new_params[-2] = fix_norm(new_params[-2])
             params, moments = new_params, new_moments
             total += sse
         return params, moments, step, total / tf.reduce_sum(weight)
@@ -107,13 +112,17 @@ def train(model, idx, y, sample_weight, *, alpha, learning_rate, batch_size,
     Surprise's ``SVD`` with ``reg_all=alpha``),
 
     .. math:: \\frac{1}{|B|} \\sum_{r \\in B} s_r \\big[(y_r - \\hat y_r)^2
-              + \\alpha \\big(\\textstyle\\sum_f \\|v_{f, x_{rf}}\\|^2 + b_{f, x_{rf}}^2
-              + \\|w\\|^2\\big)\\big]
+              + \\alpha \\textstyle\\sum_f \\big(\\|v_{f, x_{rf}}\\|^2
+              + b_{f, x_{rf}}^2\\big)\\big]
 
-    Only the embedding rows the batch uses are penalised, and so are the output
-    weights ``w``: without that, GMF's scale invariance (``p, q -> cp, cq`` with
-    ``w -> w / c^2``) would make the penalty on the embeddings void (Rendle et al.
-    2020). The optimizer is Adam.
+    Only the embedding rows the batch uses are penalised. The optimizer is Adam.
+    After every step the output weights ``w`` are projected back to the norm
+    ``sqrt(n_factors)`` (the norm of a vector of ones, where GMF is plain matrix
+    factorization). GMF is otherwise redundant in scale (``p, q -> cp, cq`` with
+    ``w -> w / c^2`` predicts the same; Rendle et al. 2020), so the penalty on the
+    embeddings could be evaded by growing ``w``; and penalising ``w`` as well makes
+    the penalty one on a product of three factors, whose minimum at zero swallows the
+    interaction term on large data sets (the fit falls back to the biases).
 
     Parameters
     ----------

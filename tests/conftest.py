@@ -44,6 +44,15 @@ def ml100k():
 
 
 @pytest.fixture(scope="session")
+def ml1m():
+    """MovieLens 1M ratings as a DataFrame with columns user, item, rating."""
+    from skgmf.datasets import load_movielens
+
+    path = require_dataset("ml-1m")
+    return load_movielens("ml-1m", data_home=path.parent, download=False)
+
+
+@pytest.fixture(scope="session")
 def low_rank_ratings():
     """Ratings with a planted rank-3 structure plus biases, on 1..5 (no skgmf code)."""
     rng = np.random.default_rng(0)

@@ -70,6 +70,10 @@ def test_fitted_attributes_have_documented_shapes(fitted, ratings):
     assert fitted.validation_scores_ is None
 
 
+def test_output_weights_keep_the_norm_of_a_vector_of_ones(fitted):
+    assert_allclose(np.linalg.norm(fitted.coef_), np.sqrt(fitted.n_factors), rtol=1e-5)
+
+
 def test_refit_with_same_random_state_gives_identical_predictions(fitted, ratings):
     X, y = ratings
     again = GMFRegressor(**FAST_PARAMS).fit(X, y)
