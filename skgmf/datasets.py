@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
-__all__ = ["get_data_home", "load_movielens", "make_ratings"]
+__all__ = ["get_data_home", "load_movielens", "load_movies", "make_ratings"]
 
 _GROUPLENS = "https://files.grouplens.org/datasets/movielens/"
 
@@ -28,6 +28,9 @@ ARCHIVES = {
 }
 
 COLUMNS = ["user", "item", "rating", "timestamp"]
+
+# Local-only snapshots of ml-latest-small (GroupLens serves only the newest one).
+VERSIONS = ("ml-latest-small-2016", "ml-latest-small-2018")
 
 
 def get_data_home(data_home=None):
@@ -62,15 +65,19 @@ def _ratings_file(folder, name):
     return None
 
 
-def _find_local(home, name):
-    """Folder of ``name`` under ``home``; ml-latest-small may carry a version suffix."""
+def _find_local(home, name, filename=None):
+    """Ratings file (or ``filename``) of ``name`` under ``home``, or None.
+
+    ``ml-latest-small`` may sit in a folder with a version suffix; the newest wins.
+    """
     folders = [home / name]
     if name == "ml-latest-small":
         folders += sorted(home.glob("ml-latest-small-*"), reverse=True)
+    family = "ml-latest-small" if name in VERSIONS else name
     for folder in folders:
-        path = _ratings_file(folder, name)
+        path = _ratings_file(folder, family)
         if path is not None:
-            return path
+            return path if filename is None else folder / filename
     return None
 
 
@@ -128,8 +135,10 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
 
     Parameters
     ----------
-    name : {"ml-100k", "ml-1m", "ml-latest-small"}, default="ml-100k"
-        Data set.
+    name : {"ml-100k", "ml-1m", "ml-latest-small"} or str, default="ml-100k"
+        Data set. ``"ml-latest-small-2016"`` and ``"ml-latest-small-2018"`` name
+        dated snapshots of ml-latest-small; they are read from ``data_home`` only
+        (the seed notebook used the 2016 one).
     data_home : str or path-like, default=None
         See :func:`get_data_home`.
     download : bool, default=True
@@ -150,11 +159,15 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
     >>> ratings.shape  # doctest: +SKIP
     (100000, 4)
     """
-    if name not in ARCHIVES:
-        raise ValueError(f"name must be one of {sorted(ARCHIVES)}, got {name!r}.")
+    _check_name(name)
     home = get_data_home(data_home)
     path = _find_local(home, name)
     if path is None:
+        if name in VERSIONS:
+            raise FileNotFoundError(
+                f"No local copy of {name} under {home}; GroupLens serves only the "
+                "newest snapshot, as name='ml-latest-small'."
+            )
         if not download:
             raise FileNotFoundError(
                 f"No local copy of {name} under {home} and download=False."
@@ -162,6 +175,56 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
         _download(name, home, base_url)
         path = _find_local(home, name)
     return _read_ratings(path)
+
+
+def _check_name(name):
+    if name not in ARCHIVES and name not in VERSIONS:
+        raise ValueError(
+            f"name must be one of {sorted(ARCHIVES) + list(VERSIONS)}, got {name!r}."
+        )
+
+
+def load_movies(name="ml-100k", *, data_home=None, download=True, base_url=_GROUPLENS):
+    """Load the titles of a MovieLens data set's movies.
+
+    Parameters
+    ----------
+    name : str, default="ml-100k"
+        Data set, as in :func:`load_movielens`.
+    data_home : str or path-like, default=None
+        See :func:`get_data_home`.
+    download : bool, default=True
+        Download the archive when no local copy is found.
+    base_url : str, default="https://files.grouplens.org/datasets/movielens/"
+        Where the archives are downloaded from.
+
+    Returns
+    -------
+    movies : pandas.DataFrame
+        Indexed by ``item`` (the MovieLens id used in the ratings), with columns
+        ``title`` and ``genres`` (``"|"``-separated; empty for ml-100k, whose
+        genres are one-hot flags).
+
+    Examples
+    --------
+    >>> from skgmf.datasets import load_movies
+    >>> load_movies("ml-100k").loc[1, "title"]  # doctest: +SKIP
+    'Toy Story (1995)'
+    """
+    load_movielens(name, data_home=data_home, download=download, base_url=base_url)
+    family = "ml-latest-small" if name in VERSIONS else name
+    filename = {"ml-100k": "u.item", "ml-1m": "movies.dat"}.get(family, "movies.csv")
+    path = _find_local(get_data_home(data_home), name, filename)
+    if family == "ml-100k":
+        df = pd.read_csv(path, sep="|", header=None, usecols=[0, 1], names=["item", "title"],
+                         encoding="latin-1")
+        df["genres"] = ""
+    elif family == "ml-1m":
+        df = pd.read_csv(path, sep="::", names=["item", "title", "genres"],
+                         engine="python", encoding="latin-1")
+    else:
+        df = pd.read_csv(path).rename(columns={"movieId": "item"})
+    return df.set_index("item")[["title", "genres"]]
 
 
 def make_ratings(n_users=500, n_items=300, n_ratings=20_000, *, n_factors=3,

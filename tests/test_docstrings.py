@@ -14,10 +14,15 @@ PUBLIC = [
     "skgmf.datasets.load_movielens",
     "skgmf.datasets.make_ratings",
     "skgmf.datasets.get_data_home",
+    "skgmf.datasets.load_movies",
+    "skgmf.model_selection.train_test_split_known",
+    "skgmf.model_selection.UserLeaveKOut",
+    "skgmf.model_selection.UserLeaveKOut.split",
+    "skgmf.model_selection.movielens_100k_folds",
 ]
 
 
-@pytest.mark.parametrize("module", ["skgmf._gmf", "skgmf.datasets", "skgmf._model"])
+@pytest.mark.parametrize("module", ["skgmf._gmf", "skgmf.datasets", "skgmf._model", "skgmf.model_selection"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
