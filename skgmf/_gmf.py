@@ -1,21 +1,13 @@
 """Generalized Matrix Factorization regressor (scikit-learn estimator)."""
 # License: BSD 3 clause
 
-from numbers import Integral, Real
-
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.base import RegressorMixin, _fit_context
 
-from ._encoding import encode_ids, lookup_ids
-from ._random import epoch_permutations, spawn_seeds
-
-# Rows predicted at once: bounds the memory of the gathered factors.
-_PREDICT_CHUNK = 1 << 16
+from ._base import BaseGMF
 
 
-class GMFRegressor(RegressorMixin, BaseEstimator):
+class GMFRegressor(RegressorMixin, BaseGMF):
     """Generalized Matrix Factorization regressor for (user, item) ratings.
 
     GMF (He et al., 2017) embeds every user and item and predicts a rating from the
@@ -184,21 +176,6 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
     ['alice', 'bob']
     """
 
-    _parameter_constraints: dict = {
-        "n_factors": [Interval(Integral, 1, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "handle_unknown": [StrOptions({"use_fallback", "error"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-    }
-
     def __init__(
         self,
         n_factors=32,
@@ -228,20 +205,9 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self):
-        """Checks that involve the environment rather than one parameter."""
-        import keras
-
-        if keras.config.backend() != "tensorflow":
-            raise RuntimeError(
-                "GMFRegressor trains with the TensorFlow backend of Keras, but "
-                f"KERAS_BACKEND is {keras.config.backend()!r}. Set "
-                "KERAS_BACKEND=tensorflow before Keras is first imported."
-            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.categorical = True
         # sklearn's generic checks draw continuous features: every value becomes an
         # id seen once, so there is nothing to generalise from at their tiny sizes.
         tags.regressor_tags.poor_score = True
@@ -266,73 +232,7 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
         self : GMFRegressor
             The fitted estimator.
         """
-        self._check_params()
-        X, y = validate_data(self, X, y, dtype=None, y_numeric=True)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
-        if np.any(sample_weight < 0):
-            raise ValueError("sample_weight must be non-negative.")
-        keep = sample_weight > 0
-        if not keep.any():
-            raise ValueError("sample_weight must have at least one positive entry.")
-        X, y, sample_weight = X[keep], y[keep].astype(np.float32), sample_weight[keep]
-
-        init_seed, shuffle_seed, split_seed = spawn_seeds(self._rng(), 3)
-        encoded = [encode_ids(X[:, f], field=f) for f in range(X.shape[1])]
-        categories = [ids for ids, _ in encoded]
-        idx = np.column_stack([col_idx for _, col_idx in encoded]).astype(np.int32)
-        # Sort rows by (ids, y, weight) so that fitting ignores the input row order.
-        order = np.lexsort([sample_weight, y, *idx.T[::-1]])
-        idx, y, sample_weight = idx[order], y[order], sample_weight[order]
-        validation = None
-        if self.early_stopping:
-            train_rows, val_rows = self._split_validation(len(y), split_seed)
-            validation = (idx[val_rows], y[val_rows], sample_weight[val_rows])
-            idx, y, sample_weight = idx[train_rows], y[train_rows], sample_weight[train_rows]
-            categories = _restrict_to_training(categories, idx, validation[0])
-        self.categories_ = categories
-        self.rating_range_ = (float(y.min()), float(y.max()))
-
-        from ._model import build_gmf
-        from ._training import train
-
-        self.model_ = build_gmf(
-            [len(ids) for ids in self.categories_],
-            self.n_factors,
-            intercept=np.average(y, weights=sample_weight),
-            seed=init_seed,
-        )
-        validate = None
-        if validation is not None:
-            # Imported here, as RegressorMixin.score does: sklearn.metrics is slow to import.
-            from sklearn.metrics import r2_score
-
-            idx_val, y_val, w_val = validation
-
-            def validate():
-                self._export_weights()
-                return r2_score(y_val, self._predict_idx(idx_val), sample_weight=w_val)
-
-        self.loss_curve_, self.validation_scores_ = train(
-            self.model_,
-            idx,
-            y,
-            sample_weight,
-            alpha=self.alpha,
-            learning_rate=self.learning_rate,
-            batch_size=self.batch_size,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            permutations=epoch_permutations(shuffle_seed, len(y)),
-            validate=validate,
-            verbose=self.verbose,
-        )
-        self.n_iter_ = len(self.loss_curve_)
-        self.best_validation_score_ = (
-            max(self.validation_scores_) if self.validation_scores_ else None
-        )
-        self._export_weights()
-        return self
+        return self._fit(X, y, sample_weight)
 
     def predict(self, X):
         """Predict the ratings of the rows of ``X``.
@@ -347,118 +247,16 @@ class GMFRegressor(RegressorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Predicted ratings, clipped to ``rating_range_``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=None)
-        idx = np.column_stack(
-            [lookup_ids(ids, X[:, f], field=f) for f, ids in enumerate(self.categories_)]
-        )
-        if self.handle_unknown == "error" and (idx < 0).any():
-            f = int(np.nonzero((idx < 0).any(axis=0))[0][0])
-            unknown = X[idx[:, f] < 0, f].tolist()
-            raise ValueError(
-                f"Found {len(set(unknown))} unknown ids in column {f} "
-                f"of X during predict, e.g. {unknown[0]!r}. Use "
-                "handle_unknown='use_fallback' to predict them from the known biases."
-            )
-        return self._predict_idx(idx)
+        return np.clip(self._decision_idx(self._encode_X(X)), *self.rating_range_)
 
-    @property
-    def users_(self):
-        return self.categories_[0]
+    def _encode_targets(self, y):
+        y = y.astype(np.float32)
+        self.rating_range_ = (float(y.min()), float(y.max()))
+        return y
 
-    @property
-    def items_(self):
-        return self.categories_[1]
+    def _validation_score(self, idx, y, sample_weight):
+        # Imported here, as RegressorMixin.score does: sklearn.metrics is slow to import.
+        from sklearn.metrics import r2_score
 
-    @property
-    def user_factors_(self):
-        return self.factors_[0]
-
-    @property
-    def item_factors_(self):
-        return self.factors_[1]
-
-    @property
-    def user_bias_(self):
-        return self.biases_[0]
-
-    @property
-    def item_bias_(self):
-        return self.biases_[1]
-
-    def _rng(self):
-        """``random_state``, but fresh OS entropy instead of NumPy's global state."""
-        if self.random_state is None:
-            return np.random.RandomState(np.random.SeedSequence().generate_state(1))
-        return self.random_state
-
-    def _split_validation(self, n_samples, seed):
-        """Training and validation rows: ``validation_fraction`` held out at random."""
-        n_val = int(round(self.validation_fraction * n_samples))
-        if n_val < 1 or n_val >= n_samples:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves an empty "
-                f"training or validation set with n_samples = {n_samples}; "
-                "use more samples or set early_stopping=False."
-            )
-        perm = np.random.default_rng(seed).permutation(n_samples)
-        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-    def _export_weights(self):
-        """Copy the Keras weights into NumPy arrays used by ``predict``."""
-        from ._model import field_name
-
-        model = self.model_
-        names = [field_name(f) for f in range(len(self.categories_))]
-        self.factors_ = [
-            model.get_layer(f"{name}_embedding").embeddings.numpy() for name in names
-        ]
-        self.biases_ = [
-            model.get_layer(f"{name}_bias").embeddings.numpy()[:, 0] for name in names
-        ]
-        kernel, bias = model.get_layer("output").get_weights()
-        self.coef_ = kernel[:, 0]
-        self.intercept_ = float(bias[0])
-
-    def _predict_idx(self, idx):
-        """Clipped predictions for encoded rows, in chunks of bounded memory."""
-        y_pred = np.empty(len(idx), dtype=np.float64)
-        for start in range(0, len(idx), _PREDICT_CHUNK):
-            rows = idx[start : start + _PREDICT_CHUNK]
-            y_pred[start : start + len(rows)] = self._predict_rows(rows)
-        return np.clip(y_pred, *self.rating_range_)
-
-    def _predict_rows(self, idx):
-        """The model's formula in NumPy; index -1 (unknown) selects a zero row."""
-        y_pred = np.full(len(idx), self.intercept_, dtype=np.float64)
-        vectors = []
-        for f, (factors, biases) in enumerate(zip(self.factors_, self.biases_)):
-            known = idx[:, f] >= 0
-            rows = np.where(known, idx[:, f], 0)
-            y_pred += np.where(known, biases[rows], 0.0)
-            vectors.append(factors[rows] * known[:, None])
-        if len(vectors) == 1:
-            interaction = vectors[0]
-        elif len(vectors) == 2:
-            interaction = vectors[0] * vectors[1]
-        else:
-            # Sum of pairwise products: ((sum v)^2 - sum v^2) / 2, the FM identity.
-            total = np.sum(vectors, axis=0)
-            interaction = (total**2 - np.sum(np.square(vectors), axis=0)) / 2
-        return y_pred + interaction @ self.coef_
-
-
-def _restrict_to_training(categories, idx, idx_val):
-    """Keep only the ids the training rows use; re-index both row sets in place.
-
-    Ids seen only in the validation rows get no embedding row: they become
-    unknown (-1) there, as they would be for ``predict``.
-    """
-    restricted = []
-    for f, ids in enumerate(categories):
-        used, idx[:, f] = np.unique(idx[:, f], return_inverse=True)
-        new_row = np.full(len(ids), -1, dtype=np.int32)
-        new_row[used] = np.arange(len(used), dtype=np.int32)
-        idx_val[:, f] = new_row[idx_val[:, f]]
-        restricted.append(ids[used])
-    return restricted
+        y_pred = np.clip(self._decision_idx(idx), *self.rating_range_)
+        return r2_score(y, y_pred, sample_weight=sample_weight)

@@ -8,19 +8,28 @@ from ._model import field_name
 # Adam's defaults in keras.optimizers.Adam (Kingma and Ba, 2015).
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
 
-_EPOCH_FUNCTION = None
+LOSSES = ("squared_error", "log_loss")
+
+_EPOCH_FUNCTIONS = {}
 
 
-def _epoch_function():
-    """The training epoch as a ``tf.function``, traced once per process and field count.
+def _epoch_function(loss="squared_error"):
+    """The training epoch as a ``tf.function``, traced once per process and loss.
 
     It takes the variables as arguments instead of capturing those of one model, so
     every later fit (cross-validation, grid search) reuses the traced graph.
+    ``loss`` is ``"squared_error"`` (ratings) or ``"log_loss"`` (binary labels,
+    the model's output read as a logit).
     """
-    global _EPOCH_FUNCTION
-    if _EPOCH_FUNCTION is not None:
-        return _EPOCH_FUNCTION
+    if loss in _EPOCH_FUNCTIONS:
+        return _EPOCH_FUNCTIONS[loss]
     import tensorflow as tf
+
+    def data_loss(y, y_pred):
+        if loss == "log_loss":
+            # Binary cross-entropy of the logit y_pred, in a numerically stable form.
+            return tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=y_pred)
+        return tf.square(y - y_pred)
 
     def batch_loss(params, idx, y, weight, alpha):
         # params: [factors_0, biases_0, factors_1, biases_1, ..., kernel, intercept]
@@ -40,13 +49,13 @@ def _epoch_function():
                 ]
             )
         y_pred = tf.linalg.matvec(interaction, kernel[:, 0]) + intercept[0] + tf.add_n(biases)
-        squared_error = tf.square(y - y_pred)
+        error = data_loss(y, y_pred)
         penalty = tf.add_n(
             [tf.reduce_sum(tf.square(v), axis=1) for v in vectors]
             + [tf.square(b) for b in biases]
         )
-        loss = tf.reduce_mean(weight * (squared_error + alpha * penalty))
-        return loss, tf.reduce_sum(weight * squared_error)
+        objective = tf.reduce_mean(weight * (error + alpha * penalty))
+        return objective, tf.reduce_sum(weight * error)
 
     def fix_norm(kernel):
         # Project the output weights back onto the sphere of radius sqrt(n_factors).
@@ -63,14 +72,14 @@ def _epoch_function():
             rows = perm[b * batch_size : (b + 1) * batch_size]
             with tf.GradientTape() as tape:
                 tape.watch(params)
-                loss, sse = batch_loss(
+                objective, batch_error = batch_loss(
                     params,
                     tf.gather(idx, rows),
                     tf.gather(y, rows),
                     tf.gather(weight, rows),
                     alpha,
                 )
-            gradients = tape.gradient(loss, params)
+            gradients = tape.gradient(objective, params)
             step += 1.0
             # Adam, as keras.optimizers.Adam computes it (bias correction in the rate).
             rate = learning_rate * tf.sqrt(1.0 - _BETA_2**step) / (1.0 - _BETA_1**step)
@@ -86,10 +95,10 @@ def _epoch_function():
                 new_moments += [m, v]
             new_params[-2] = fix_norm(new_params[-2])
             params, moments = new_params, new_moments
-            total += sse
+            total += batch_error
         return params, moments, step, total / tf.reduce_sum(weight)
 
-    _EPOCH_FUNCTION = run_epoch
+    _EPOCH_FUNCTIONS[loss] = run_epoch
     return run_epoch
 
 
@@ -104,14 +113,14 @@ def model_parameters(model):
     return params + [output.kernel.value, output.bias.value]
 
 
-def train(model, idx, y, sample_weight, *, alpha, learning_rate, batch_size,
-          max_iter, tol, n_iter_no_change, permutations, validate=None, verbose=0):
+def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_size,
+          max_iter, tol, n_iter_no_change, validate=None, verbose=0):
     """Train ``model`` in place, epoch by epoch, with MLPRegressor's stopping rules.
 
     The loss of a batch ``B`` is, per rating as in SGD matrix factorization (and
     Surprise's ``SVD`` with ``reg_all=alpha``),
 
-    .. math:: \\frac{1}{|B|} \\sum_{r \\in B} s_r \\big[(y_r - \\hat y_r)^2
+    .. math:: \\frac{1}{|B|} \\sum_{r \\in B} s_r \\big[\\ell(y_r, \\hat y_r)
               + \\alpha \\textstyle\\sum_f \\big(\\|v_{f, x_{rf}}\\|^2
               + b_{f, x_{rf}}^2\\big)\\big]
 
@@ -128,13 +137,14 @@ def train(model, idx, y, sample_weight, *, alpha, learning_rate, batch_size,
     ----------
     model : keras.Model
         From :func:`skgmf.build_gmf`; its variables are updated in place.
-    idx : ndarray of shape (n_samples, n_fields), dtype=int32
-        Embedding rows of every rating.
-    y, sample_weight : ndarray of shape (n_samples,), dtype=float32
+    epochs : iterator of (perm, (idx, y, sample_weight))
+        Per epoch, the row order and the rows: ``idx`` (n_samples, n_fields) int32
+        embedding rows, ``y`` and ``sample_weight`` float32. Yielding the same tuple
+        object again reuses its tensors; a new one (fresh negatives) is converted.
+    loss : {"squared_error", "log_loss"}, default="squared_error"
+        :math:`\\ell`: squared error, or the log loss of the output read as a logit.
     alpha, learning_rate, batch_size, max_iter, tol, n_iter_no_change
         As in :class:`~skgmf.GMFRegressor`.
-    permutations : iterator of ndarray
-        Row order of each epoch.
     validate : callable or None
         ``validate()`` returns the validation score (higher is better) of the model
         in its current state; when given, it drives early stopping and the best
@@ -145,45 +155,47 @@ def train(model, idx, y, sample_weight, *, alpha, learning_rate, batch_size,
     Returns
     -------
     loss_curve : list of float
-        Training mean squared error of each epoch.
+        Mean training loss :math:`\\ell` (without penalty) of each epoch.
     validation_scores : list of float or None
     """
     import tensorflow as tf
 
-    run_epoch = _epoch_function()
+    run_epoch = _epoch_function(loss)
     variables = model_parameters(model)
     params = [tf.convert_to_tensor(v) for v in variables]
     moments = [tf.zeros_like(p) for p in params for _ in range(2)]
     step = tf.constant(0.0)
-    data = (tf.constant(idx), tf.constant(y), tf.constant(sample_weight))
     settings = (
         tf.constant(learning_rate, dtype=tf.float32),
         tf.constant(alpha, dtype=tf.float32),
-        tf.constant(min(batch_size, len(y)), dtype=tf.int32),
     )
 
     loss_curve, scores = [], [] if validate is not None else None
     best, best_weights, no_improvement = -np.inf, None, 0
+    rows, data = None, None
     for epoch in range(max_iter):
-        perm = tf.constant(next(permutations))
-        params, moments, step, loss = run_epoch(
-            perm, *data, params, moments, step, *settings
+        perm, epoch_rows = next(epochs)
+        if epoch_rows is not rows:
+            rows, data = epoch_rows, tuple(tf.constant(a) for a in epoch_rows)
+        params, moments, step, epoch_loss = run_epoch(
+            tf.constant(perm), *data, params, moments, step, *settings,
+            tf.constant(min(batch_size, len(perm)), dtype=tf.int32),
         )
         for variable, value in zip(variables, params):
             variable.assign(value)
-        loss = float(loss)
-        if not np.isfinite(loss):
+        epoch_loss = float(epoch_loss)
+        if not np.isfinite(epoch_loss):
             raise ValueError(
-                f"Training diverged: the loss is {loss} at iteration {epoch + 1}. "
+                f"Training diverged: the loss is {epoch_loss} at iteration {epoch + 1}. "
                 "Lower learning_rate or scale y."
             )
-        loss_curve.append(loss)
-        current = -loss if validate is None else validate()
+        loss_curve.append(epoch_loss)
+        current = -epoch_loss if validate is None else validate()
         if validate is not None:
             scores.append(current)
         if verbose:
             extra = "" if validate is None else f", validation score = {current:.6f}"
-            print(f"Iteration {epoch + 1}, loss = {loss:.6f}{extra}")
+            print(f"Iteration {epoch + 1}, loss = {epoch_loss:.6f}{extra}")
         # MLPRegressor's rule: an improvement counts when it exceeds tol.
         no_improvement = 0 if current > best + tol else no_improvement + 1
         if current > best:
