@@ -1,9 +1,10 @@
 """skgmf: Generalized Matrix Factorization as scikit-learn estimators, trained with Keras."""
 # License: BSD 3 clause
 
+from ._classifier import GMFClassifier
 from ._gmf import GMFRegressor
 from ._model import build_gmf
 
 __version__ = "0.1.0"
 
-__all__ = ["GMFRegressor", "build_gmf", "__version__"]
+__all__ = ["GMFClassifier", "GMFRegressor", "build_gmf", "__version__"]

@@ -1,9 +1,9 @@
-"""scikit-learn's estimator checks on GMFRegressor."""
+"""scikit-learn's estimator checks on GMFRegressor and GMFClassifier."""
 # License: BSD 3 clause
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skgmf import GMFRegressor
+from skgmf import GMFClassifier, GMFRegressor
 
 from .conftest import FAST_PARAMS
 
@@ -17,7 +17,7 @@ EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [GMFRegressor(**FAST_PARAMS)],
+    [GMFRegressor(**FAST_PARAMS), GMFClassifier(**{**FAST_PARAMS, "max_iter": 5})],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
     xfail_strict=True,
 )

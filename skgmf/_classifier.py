@@ -1,0 +1,354 @@
+"""Generalized Matrix Factorization classifier for implicit feedback."""
+# License: BSD 3 clause
+
+from numbers import Integral
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import BaseGMF
+from ._sampling import NegativeSampler
+
+
+class GMFClassifier(ClassifierMixin, BaseGMF):
+    """Generalized Matrix Factorization classifier: implicit feedback, log loss.
+
+    The GMF model of the NCF paper (He et al., 2017) as it was born: the
+    probability that user :math:`u` interacts with item :math:`i` is
+
+    .. math:: \\sigma(\\mu + b_u + b_i + w^\\top (p_u \\odot q_i)),
+
+    learned with the log loss. With ``n_negatives > 0`` the rows given to ``fit``
+    are observed interactions, and every epoch pairs each of them with
+    ``n_negatives`` fresh items the user has not interacted with as negatives, so
+    ``GMFClassifier(n_negatives=4).fit(X_pos, np.ones(len(X_pos)))`` trains as NCF
+    does. With ``n_negatives=0`` it is an ordinary binary classifier of the rows'
+    labels.
+
+    Ids, unknown ids, the penalty and the training loop are those of
+    :class:`GMFRegressor`. Read more in the :ref:`User Guide <user_guide>`.
+
+    Parameters
+    ----------
+    n_factors : int, default=32
+        Size of the user and item embeddings (the latent size).
+
+    alpha : float, default=1e-4
+        L2 penalty per training row (observed or sampled) on the embedding rows and
+        biases it uses.
+
+    learning_rate : float, default=0.005
+        Step size of the Adam optimizer.
+
+    batch_size : int, default=4096
+        Rows (observed and sampled) per minibatch.
+
+    max_iter : int, default=20
+        Maximum number of epochs.
+
+    n_negatives : int, default=0
+        Unobserved items sampled per given row of the positive class, afresh every
+        epoch; 0 disables sampling. NCF used 4.
+
+    negative_sampling : {"uniform", "popularity"}, default="uniform"
+        Draw negative items uniformly, or in proportion to their number of
+        interactions in ``fit``.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when the validation
+        score (minus the log loss; with ``n_negatives > 0`` on the held-out
+        positives and ``n_negatives`` negatives sampled once for each) has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs; the best epoch's
+        weights are kept.
+
+    validation_fraction : float, default=0.1
+        Share of the rows held out for early stopping.
+
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before training stops.
+
+    tol : float, default=1e-4
+        Minimum improvement that counts, see ``n_iter_no_change``.
+
+    handle_unknown : {"use_fallback", "error"}, default="use_fallback"
+        What scoring does with ids not seen in ``fit``: ``"use_fallback"`` lets
+        them contribute nothing; ``"error"`` raises a ``ValueError``.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the row order and negatives of every epoch and
+        the validation split. NumPy's global random state is never used.
+
+    verbose : int, default=0
+        Print the loss of every epoch when > 0.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two class labels; ``classes_[1]`` is the positive class (an
+        interaction). When ``y`` holds a single class 1 (or True) and negatives are
+        sampled, ``classes_`` is ``[0, 1]``.
+
+    model_ : keras.Model
+        The trained Keras GMF network, whose output is the logit.
+
+    categories_, users_, items_, factors_, biases_ : see :class:`GMFRegressor`
+        Known ids and learned tables.
+
+    user_factors_, item_factors_, user_bias_, item_bias_ : ndarray
+        As in :class:`GMFRegressor`.
+
+    coef_ : ndarray of shape (n_factors,)
+        Output weights :math:`w`.
+
+    intercept_ : float
+        Global bias :math:`\\mu` of the logit.
+
+    n_iter_ : int
+        Number of epochs run.
+
+    loss_curve_ : list of float
+        Mean training log loss of every epoch (without the penalty).
+
+    validation_scores_ : list of float or None
+        Validation score after every epoch, if ``early_stopping``.
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+
+    n_features_in_ : int
+        Number of columns of ``X`` in ``fit``.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X``, when it is a DataFrame with string column names.
+
+    See Also
+    --------
+    GMFRegressor : The same model for explicit ratings.
+    skgmf.metrics.SampledRankingScorer : The NCF evaluation protocol as a scorer.
+
+    References
+    ----------
+    X. He, L. Liao, H. Zhang, L. Nie, X. Hu and T.-S. Chua. "Neural Collaborative
+    Filtering". WWW 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgmf import GMFClassifier
+    >>> X = [["ann", "a"], ["ann", "b"], ["bob", "b"], ["bob", "c"], ["cy", "a"]]
+    >>> clf = GMFClassifier(n_factors=4, n_negatives=2, max_iter=3, random_state=0)
+    >>> clf = clf.fit(X, np.ones(len(X)))
+    >>> clf.classes_
+    array([0., 1.])
+    >>> clf.predict_proba([["ann", "c"]]).shape
+    (1, 2)
+    >>> clf.recommend(["cy"], k=2).shape
+    (1, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseGMF._parameter_constraints,
+        "n_negatives": [Interval(Integral, 0, None, closed="left")],
+        "negative_sampling": [StrOptions({"uniform", "popularity"})],
+    }
+
+    _loss = "log_loss"
+
+    def __init__(
+        self,
+        n_factors=32,
+        *,
+        alpha=1e-4,
+        learning_rate=0.005,
+        batch_size=4096,
+        max_iter=20,
+        n_negatives=0,
+        negative_sampling="uniform",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        handle_unknown="use_fallback",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_factors = n_factors
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.n_negatives = n_negatives
+        self.negative_sampling = negative_sampling
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.handle_unknown = handle_unknown
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        # As for GMFRegressor: sklearn's generic data make every id a new one.
+        tags.classifier_tags.poor_score = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to the binary labels ``y`` of the rows of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_fields)
+            Ids: users in the first column, items in the second, optional context
+            fields after them.
+        y : array-like of shape (n_samples,)
+            Two classes; or, with ``n_negatives > 0``, possibly only the positive
+            class 1 (the rows are then all interactions).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of every row; sampled negatives inherit the weight of
+            the positive row they were drawn for.
+
+        Returns
+        -------
+        self : GMFClassifier
+            The fitted estimator.
+        """
+        if self.n_negatives > 0 and len(np.shape(X)) == 2 and np.shape(X)[1] < 2:
+            raise ValueError(
+                "Negative sampling needs (user, item) columns in X; got 1 column."
+            )
+        self._validation_negatives = None
+        return self._fit(X, y, sample_weight)
+
+    def _encode_targets(self, y):
+        check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y", raise_unknown=True)
+        if y_type not in ("binary", "unknown") and len(np.unique(y)) > 2:
+            raise ValueError(
+                "Only binary classification is supported. The type of the target "
+                f"is {y_type}."
+            )
+        classes, y_encoded = np.unique(y, return_inverse=True)
+        if len(classes) == 1:
+            if self.n_negatives == 0:
+                raise ValueError(
+                    f"y holds only one class ({classes[0]!r}). Pass both classes, or "
+                    "set n_negatives > 0 to sample negatives for positive-only data."
+                )
+            if classes[0] != 1:
+                raise ValueError(
+                    f"With a single class in y, it must be the positive class 1 "
+                    f"(or True), got {classes[0]!r}."
+                )
+            classes = np.array([0, classes[0]], dtype=classes.dtype)
+            y_encoded = np.ones(len(y), dtype=np.intp)
+        self.classes_ = classes
+        return y_encoded.astype(np.float32)
+
+    def _positive_rows(self, y):
+        return y == 1
+
+    def _initial_intercept(self, y, sample_weight):
+        positive = np.sum(sample_weight[y == 1])
+        total = np.sum(sample_weight) + self.n_negatives * positive
+        share = np.clip(positive / total, 1e-3, 1 - 1e-3)
+        return float(np.log(share / (1 - share)))
+
+    def _make_sampler(self, idx, y):
+        weights = None
+        if self.negative_sampling == "popularity":
+            weights = np.bincount(idx[y == 1, 1], minlength=len(self.categories_[1]))
+        return NegativeSampler(idx[:, :2], len(self.categories_[1]), weights)
+
+    def _negatives(self, sampler, idx, y, sample_weight, rng):
+        """``n_negatives`` sampled rows per positive row: (idx, y, sample_weight)."""
+        positive = np.flatnonzero(y == 1)
+        rows = np.repeat(positive, self.n_negatives)
+        neg_idx = idx[rows].copy()
+        neg_idx[:, 1] = sampler.sample(neg_idx[:, 0], rng)
+        return neg_idx, np.zeros(len(rows), dtype=np.float32), sample_weight[rows]
+
+    def _epochs(self, idx, y, sample_weight, seed):
+        if self.n_negatives == 0:
+            yield from super()._epochs(idx, y, sample_weight, seed)
+            return
+        rng = np.random.default_rng(seed)
+        self._sampler = self._make_sampler(idx, y)
+        while True:
+            neg_idx, neg_y, neg_w = self._negatives(self._sampler, idx, y, sample_weight, rng)
+            rows = (
+                np.concatenate([idx, neg_idx]),
+                np.concatenate([y, neg_y]),
+                np.concatenate([sample_weight, neg_w]),
+            )
+            yield rng.permutation(len(rows[1])).astype(np.int32), rows
+
+    def _validation_score(self, idx, y, sample_weight):
+        from sklearn.metrics import log_loss
+
+        if self.n_negatives > 0:
+            if self._validation_negatives is None:
+                # Drawn once, from the training pairs' sampler, with a fixed seed.
+                known = (idx[:, 0] >= 0) & (idx[:, 1] >= 0)
+                self._validation_negatives = self._negatives(
+                    self._sampler, idx[known], y[known], sample_weight[known],
+                    np.random.default_rng(0),
+                )
+            neg_idx, neg_y, neg_w = self._validation_negatives
+            idx, y = np.concatenate([idx, neg_idx]), np.concatenate([y, neg_y])
+            sample_weight = np.concatenate([sample_weight, neg_w])
+        proba = expit(self._decision_idx(idx))
+        return -log_loss(y, proba, sample_weight=sample_weight, labels=[0, 1])
+
+    def decision_function(self, X):
+        """The logit of the positive class for the rows of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_fields)
+            Ids, in the columns seen in ``fit``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Positive scores favour ``classes_[1]``.
+        """
+        return self._decision_idx(self._encode_X(X))
+
+    def predict_proba(self, X):
+        """Probabilities of both classes for the rows of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_fields)
+            Ids, in the columns seen in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+            Columns follow ``classes_``.
+        """
+        positive = expit(self.decision_function(X))
+        return np.column_stack([1 - positive, positive])
+
+    def predict(self, X):
+        """Predict the class of the rows of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_fields)
+            Ids, in the columns seen in ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            ``classes_[1]`` where the probability of an interaction exceeds 0.5.
+        """
+        check_is_fitted(self)
+        return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
