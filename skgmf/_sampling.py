@@ -3,9 +3,9 @@
 
 import numpy as np
 
-# Rounds of redrawing items that hit an observed pair; what is left after them is
-# kept (with millions of candidates per user this leaves a vanishing share).
-_MAX_REDRAWS = 20
+# Rounds of redrawing items that hit an observed pair, before the few rows left
+# (users who have seen most items) draw from their unobserved items exactly.
+_MAX_REDRAWS = 10
 
 
 class NegativeSampler:
@@ -14,8 +14,8 @@ class NegativeSampler:
     Parameters
     ----------
     observed : ndarray of shape (n_pairs, 2), dtype=int
-        Observed (user row, item row) pairs, which are never drawn (up to
-        ``_MAX_REDRAWS`` rounds of redrawing).
+        Observed (user row, item row) pairs, which are never drawn (unless a user
+        has observed every item with a positive weight).
     n_items : int
         Number of item rows.
     weights : ndarray of shape (n_items,) or None
@@ -25,10 +25,11 @@ class NegativeSampler:
     def __init__(self, observed, n_items, weights=None):
         self.n_items = n_items
         self._keys = np.unique(observed[:, 0].astype(np.int64) * n_items + observed[:, 1])
+        self._weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         if weights is None:
             self._cdf = None
         else:
-            cdf = np.cumsum(weights, dtype=np.float64)
+            cdf = np.cumsum(self._weights)
             self._cdf = cdf / cdf[-1]
 
     def _draw(self, rng, size):
@@ -53,4 +54,13 @@ class NegativeSampler:
                 break
             items[redo] = self._draw(rng, len(redo))
             redo = redo[self.is_observed(users[redo], items[redo])]
+        for user in np.unique(users[redo]):
+            rows = redo[users[redo] == user]
+            lo, hi = np.searchsorted(self._keys, [user * self.n_items,
+                                                  (user + 1) * self.n_items])
+            seen = self._keys[lo:hi] % self.n_items
+            weights = np.ones(self.n_items) if self._weights is None else self._weights.copy()
+            weights[seen] = 0
+            if weights.sum() > 0:
+                items[rows] = rng.choice(self.n_items, len(rows), p=weights / weights.sum())
         return items

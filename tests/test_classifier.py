@@ -1,0 +1,126 @@
+"""GMFClassifier: labels, negative sampling, probabilities."""
+# License: BSD 3 clause
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from skgmf import GMFClassifier
+from skgmf._sampling import NegativeSampler
+
+from .conftest import FAST_PARAMS
+
+
+@pytest.fixture(scope="module")
+def interactions(low_rank_ratings):
+    X, y = low_rank_ratings
+    return X[y >= 4]
+
+
+@pytest.fixture(scope="module")
+def ncf_style(interactions):
+    clf = GMFClassifier(n_factors=8, n_negatives=4, max_iter=8, batch_size=1024,
+                        learning_rate=0.01, random_state=0)
+    return clf.fit(interactions, np.ones(len(interactions)))
+
+
+def test_positive_only_fit_samples_negatives(ncf_style, interactions):
+    assert_array_equal(ncf_style.classes_, [0.0, 1.0])
+    assert ncf_style.n_iter_ == 8
+    assert ncf_style.loss_curve_[-1] < ncf_style.loss_curve_[0]
+    # Observed pairs must score higher than random pairs on average.
+    rng = np.random.default_rng(0)
+    random_pairs = np.column_stack([
+        rng.choice(ncf_style.users_, 2000), rng.choice(ncf_style.items_, 2000)
+    ])
+    observed = ncf_style.predict_proba(interactions[:2000])[:, 1]
+    assert observed.mean() > ncf_style.predict_proba(random_pairs)[:, 1].mean() + 0.1
+
+
+def test_intercept_starts_at_the_share_of_positives():
+    clf = GMFClassifier(n_negatives=4)
+    y, w = np.ones(10, dtype=np.float32), np.ones(10, dtype=np.float32)
+    assert_allclose(1 / (1 + np.exp(-clf._initial_intercept(y, w))), 1 / 5)
+
+
+def test_probabilities_and_decisions_agree(ncf_style, interactions):
+    proba = ncf_style.predict_proba(interactions[:500])
+    assert_allclose(proba.sum(axis=1), 1.0)
+    decision = ncf_style.decision_function(interactions[:500])
+    assert_array_equal(ncf_style.predict(interactions[:500]), (decision > 0).astype(float))
+    assert_allclose(proba[:, 1], 1 / (1 + np.exp(-decision)))
+
+
+def test_same_random_state_gives_the_same_negatives_and_model(interactions):
+    params = dict(FAST_PARAMS, n_negatives=2)
+    a = GMFClassifier(**params).fit(interactions, np.ones(len(interactions)))
+    b = GMFClassifier(**params).fit(interactions, np.ones(len(interactions)))
+    assert_array_equal(a.decision_function(interactions), b.decision_function(interactions))
+
+
+def test_string_labels_with_two_classes(low_rank_ratings):
+    X, y = low_rank_ratings
+    labels = np.where(y >= 4, "like", "skip")
+    clf = GMFClassifier(**FAST_PARAMS).fit(X, labels)
+    assert_array_equal(clf.classes_, ["like", "skip"])
+    assert set(clf.predict(X[:100])) <= {"like", "skip"}
+    assert clf.score(X, labels) > 0.5
+
+
+def test_explicit_negatives_are_kept_with_sampling(low_rank_ratings):
+    X, y = low_rank_ratings
+    labels = (y >= 4).astype(int)
+    clf = GMFClassifier(**dict(FAST_PARAMS, n_negatives=1)).fit(X, labels)
+    assert_array_equal(clf.classes_, [0, 1])
+
+
+def test_early_stopping_with_sampled_negatives(interactions):
+    clf = GMFClassifier(**dict(FAST_PARAMS, n_negatives=2, max_iter=4),
+                        early_stopping=True, n_iter_no_change=2)
+    clf.fit(interactions, np.ones(len(interactions)))
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_) < 0
+
+
+class TestBadInput:
+    def test_single_class_without_sampling(self, interactions):
+        with pytest.raises(ValueError, match="only one class"):
+            GMFClassifier(**FAST_PARAMS).fit(interactions, np.ones(len(interactions)))
+
+    def test_single_class_must_be_the_positive_one(self, interactions):
+        with pytest.raises(ValueError, match="positive class 1"):
+            GMFClassifier(**FAST_PARAMS, n_negatives=1).fit(
+                interactions, np.zeros(len(interactions))
+            )
+
+    def test_multiclass_is_rejected(self, low_rank_ratings):
+        X, y = low_rank_ratings
+        with pytest.raises(ValueError, match="Only binary classification"):
+            GMFClassifier(**FAST_PARAMS).fit(X, np.round(y))
+
+    def test_continuous_target_is_rejected(self, low_rank_ratings):
+        X, y = low_rank_ratings
+        with pytest.raises(ValueError, match="Unknown label type"):
+            GMFClassifier(**FAST_PARAMS).fit(X, y + 0.01)
+
+    def test_sampling_needs_an_item_column(self):
+        with pytest.raises(ValueError, match="user, item"):
+            GMFClassifier(n_negatives=1).fit([[1], [2]], [1, 1])
+
+
+class TestNegativeSampler:
+    def test_never_draws_an_observed_pair(self):
+        rng = np.random.default_rng(0)
+        # User 0 has seen items 0..7 of 10: only 8 and 9 may come out.
+        observed = np.column_stack([np.zeros(8, int), np.arange(8)])
+        sampler = NegativeSampler(observed, n_items=10)
+        items = sampler.sample(np.zeros(2000, int), rng)
+        assert set(items) == {8, 9}
+
+    def test_popularity_weights_shape_the_draws(self):
+        rng = np.random.default_rng(0)
+        sampler = NegativeSampler(np.array([[0, 0]]), n_items=4, weights=[0, 1, 1, 2])
+        items = sampler.sample(np.ones(40_000, int), rng)
+        share = np.bincount(items, minlength=4) / len(items)
+        assert share[0] == 0
+        assert_allclose(share[1:], [0.25, 0.25, 0.5], atol=0.01)

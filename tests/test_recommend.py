@@ -1,0 +1,129 @@
+"""recommend and similar_items of both estimators."""
+# License: BSD 3 clause
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import skgmf._base
+from skgmf import GMFClassifier, GMFRegressor
+
+from .conftest import FAST_PARAMS
+
+
+@pytest.fixture(scope="module")
+def data(low_rank_ratings):
+    X, y = low_rank_ratings
+    # String ids, so that ids and embedding rows cannot be confused.
+    X = np.column_stack([np.char.add("u", X[:, 0].astype(str)),
+                         np.char.add("i", X[:, 1].astype(str))])
+    return X[:8000], y[:8000]
+
+
+@pytest.fixture(scope="module")
+def regressor(data):
+    return GMFRegressor(**FAST_PARAMS).fit(*data)
+
+
+def brute_force(est, X, user, exclude_seen=True):
+    """Every item scored by predict-like arithmetic, best first."""
+    items = est.items_
+    pairs = np.column_stack([np.repeat(user, len(items)), items])
+    scores = est._decision_idx(np.column_stack([
+        np.searchsorted(est.users_, pairs[:, 0]), np.arange(len(items))
+    ]).astype(np.int32))
+    if exclude_seen:
+        seen = set(X[X[:, 0] == user, 1])
+        scores = np.where(np.isin(items, list(seen)), -np.inf, scores)
+    order = np.argsort(-scores, kind="stable")
+    return items[order], scores[order]
+
+
+def test_recommend_matches_brute_force_and_excludes_seen(regressor, data):
+    X, _ = data
+    users = regressor.users_[:5]
+    ids, scores = regressor.recommend(users, k=7, return_scores=True)
+    assert ids.shape == scores.shape == (5, 7)
+    for row, user in enumerate(users):
+        expected_ids, expected_scores = brute_force(regressor, X, user)
+        assert_allclose(scores[row], expected_scores[:7])
+        assert_array_equal(ids[row], expected_ids[:7])
+        assert not set(ids[row]) & set(X[X[:, 0] == user, 1])
+
+
+def test_recommend_can_include_seen_items(regressor, data):
+    X, _ = data
+    user = regressor.users_[0]
+    ids = regressor.recommend([user], k=5, exclude_seen=False)
+    assert_array_equal(ids[0], brute_force(regressor, X, user, exclude_seen=False)[0][:5])
+
+
+def test_recommend_in_small_blocks_gives_the_same_answer(regressor, monkeypatch):
+    users = regressor.users_[:20]
+    expected = regressor.recommend(users, k=4)
+    monkeypatch.setattr(skgmf._base, "_SCORE_BLOCK", 3 * len(regressor.items_))
+    assert_array_equal(regressor.recommend(users, k=4), expected)
+
+
+def test_unknown_users_get_the_most_popular_items(regressor, data):
+    X, _ = data
+    ids, scores = regressor.recommend(["nobody", regressor.users_[0]], k=3,
+                                      return_scores=True)
+    items, counts = np.unique(X[:, 1], return_counts=True)
+    assert_array_equal(ids[0], items[np.argsort(-counts, kind="stable")][:3])
+    assert np.isnan(scores[0]).all() and np.isfinite(scores[1]).all()
+
+
+def test_recommend_among_candidate_items(regressor):
+    candidates = regressor.items_[:6]
+    ids = regressor.recommend(regressor.users_[:3], k=6, items=candidates,
+                              exclude_seen=False)
+    for row in ids:
+        assert set(row) == set(candidates)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(k=0), "k must be"),
+        (dict(items=["no-such-item"]), "not seen in fit"),
+        (dict(k=3, items=["i1", "i2"]), "exceeds"),
+    ],
+)
+def test_recommend_rejects_bad_arguments(regressor, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        regressor.recommend(regressor.users_[:1], **kwargs)
+
+
+def test_similar_items_by_cosine_of_the_scaled_item_vectors(regressor):
+    vectors = regressor.item_factors_ * regressor.coef_
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    item = regressor.items_[3]
+    ids, scores = regressor.similar_items([item], k=5, return_scores=True)
+    cosine = unit @ unit[3]
+    cosine[3] = -np.inf
+    order = np.argsort(-cosine)[:5]
+    assert_array_equal(ids[0], regressor.items_[order])
+    assert_allclose(scores[0], cosine[order], rtol=1e-6)
+    assert item not in ids[0]
+
+
+def test_similar_items_rejects_unknown_items(regressor):
+    with pytest.raises(ValueError, match="not seen in fit"):
+        regressor.similar_items(["no-such-item"])
+
+
+def test_classifier_recommends_unseen_items(data):
+    X, y = data
+    clf = GMFClassifier(**FAST_PARAMS, n_negatives=2).fit(X[y >= 4], np.ones((y >= 4).sum()))
+    ids = clf.recommend(clf.users_[:3], k=5)
+    for user, row in zip(clf.users_[:3], ids):
+        assert not set(row) & set(X[(y >= 4) & (X[:, 0] == user), 1])
+
+
+def test_recommend_needs_a_two_field_model(data):
+    X, y = data
+    X3 = np.column_stack([X, np.arange(len(X)) % 3])
+    est = GMFRegressor(**FAST_PARAMS).fit(X3, y)
+    with pytest.raises(ValueError, match="exactly two fields"):
+        est.recommend(est.users_[:1])
