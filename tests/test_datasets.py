@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from skgmf import datasets
-from skgmf.datasets import load_movielens, make_ratings
+from skgmf.datasets import load_movielens, load_movies, make_ratings
 
 from .conftest import require_dataset
 
@@ -31,6 +31,33 @@ def test_load_ml1m_copy_without_timestamps():
     assert df.shape == (1_000_209, 4)
     assert df["timestamp"].isna().all()
     assert set(df["rating"].unique()) == {1, 2, 3, 4, 5}
+
+
+@pytest.mark.parametrize(
+    "name, n_ratings", [("ml-latest-small-2016", 100_004), ("ml-latest-small-2018", 100_836)]
+)
+def test_load_a_dated_ml_latest_small_snapshot(name, n_ratings):
+    home = require_dataset(f"{name}/ratings.csv").parents[1]
+    assert len(load_movielens(name, data_home=home, download=False)) == n_ratings
+
+
+def test_dated_snapshot_is_never_downloaded(tmp_path):
+    with pytest.raises(FileNotFoundError, match="newest snapshot"):
+        load_movielens("ml-latest-small-2016", data_home=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, file, n_movies",
+    [("ml-100k", "ml-100k/u.item", 1682), ("ml-1m", "ml-1m/movies.dat", 3883),
+     ("ml-latest-small-2016", "ml-latest-small-2016/movies.csv", 9125)],
+)
+def test_load_movies_titles_for_every_rated_movie(name, file, n_movies):
+    home = require_dataset(file).parents[1]
+    movies = load_movies(name, data_home=home, download=False)
+    assert len(movies) == n_movies and list(movies.columns) == ["title", "genres"]
+    assert movies.loc[1, "title"] == "Toy Story (1995)"
+    ratings = load_movielens(name, data_home=home, download=False)
+    assert ratings["item"].isin(movies.index).all()
 
 
 def test_load_ml_latest_small_from_versioned_folder():
