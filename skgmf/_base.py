@@ -317,12 +317,8 @@ class BaseGMF(BaseEstimator):
             if exclude_seen:
                 seen = self._seen[rows][:, candidates].tocoo()
                 s[seen.row, seen.col] = -np.inf
-            top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-            top_s = np.take_along_axis(s, top, axis=1)
-            order = np.argsort(-top_s, axis=1, kind="stable")
-            top = np.take_along_axis(top, order, axis=1)
+            top, scores[where] = _top_k(s, k)
             ids[where] = self.categories_[1][candidates[top]]
-            scores[where] = np.take_along_axis(top_s, order, axis=1)
         return (ids, scores) if return_scores else ids
 
     def similar_items(self, items, k=10, *, return_scores=False):
@@ -370,13 +366,8 @@ class BaseGMF(BaseEstimator):
             r = rows[start : start + block]
             s = unit[r] @ unit.T
             s[np.arange(len(r)), r] = -np.inf
-            top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-            top_s = np.take_along_axis(s, top, axis=1)
-            order = np.argsort(-top_s, axis=1, kind="stable")
-            ids[start : start + len(r)] = self.categories_[1][
-                np.take_along_axis(top, order, axis=1)
-            ]
-            scores[start : start + len(r)] = np.take_along_axis(top_s, order, axis=1)
+            top, scores[start : start + len(r)] = _top_k(s, k)
+            ids[start : start + len(r)] = self.categories_[1][top]
         return (ids, scores) if return_scores else ids
 
     @property
@@ -402,6 +393,14 @@ class BaseGMF(BaseEstimator):
     @property
     def item_bias_(self):
         return self.biases_[1]
+
+
+def _top_k(scores, k):
+    """Columns of the ``k`` largest scores of every row, best first, and the scores."""
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top_scores = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-top_scores, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_scores, order, axis=1)
 
 
 def _restrict_to_training(categories, idx, *others):
