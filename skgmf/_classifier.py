@@ -37,14 +37,14 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     n_factors : int, default=32
         Size of the user and item embeddings (the latent size).
 
-    alpha : float, default=1e-4
+    alpha : float, default=0.003
         L2 penalty per training row (observed or sampled) on the embedding rows and
         biases it uses.
 
-    learning_rate : float, default=0.005
+    learning_rate : float, default=0.01
         Step size of the Adam optimizer.
 
-    batch_size : int, default=4096
+    batch_size : int, default=16384
         Rows (observed and sampled) per minibatch.
 
     max_iter : int, default=20
@@ -162,9 +162,9 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         self,
         n_factors=32,
         *,
-        alpha=1e-4,
-        learning_rate=0.005,
-        batch_size=4096,
+        alpha=0.003,
+        learning_rate=0.01,
+        batch_size=16384,
         max_iter=20,
         n_negatives=0,
         negative_sampling="uniform",
