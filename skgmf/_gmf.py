@@ -43,7 +43,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         Size of the user and item embeddings (the latent size). The seed notebook
         used 8.
 
-    alpha : float, default=0.12
+    alpha : float, default=0.11
         L2 penalty per rating on the embedding rows and biases used by that rating
         (Surprise's ``reg_all``). Smaller data sets want a larger value.
 
@@ -180,7 +180,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         self,
         n_factors=32,
         *,
-        alpha=0.12,
+        alpha=0.11,
         learning_rate=0.02,
         batch_size=16384,
         max_iter=20,
