@@ -135,7 +135,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     n_features_in_ : int
         Number of columns of ``X`` in ``fit``.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X``, when it is a DataFrame with string column names.
 
     See Also
