@@ -97,7 +97,6 @@ class BaseGMF(BaseEstimator):
             train_rows, val_rows = self._split_validation(len(y), split_seed)
             validation = (idx[val_rows], y[val_rows], sample_weight[val_rows])
             idx, y, sample_weight = idx[train_rows], y[train_rows], sample_weight[train_rows]
-            idx, all_idx = idx.copy(), all_idx.copy()
             categories = _restrict_to_training(categories, idx, validation[0], all_idx)
         self.categories_ = categories
         self._remember_interactions(all_idx, all_y)
