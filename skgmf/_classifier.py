@@ -224,7 +224,12 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
                 "Negative sampling needs (user, item) columns in X; got 1 column."
             )
         self._validation_negatives = None
-        return self._fit(X, y, sample_weight)
+        try:
+            return self._fit(X, y, sample_weight)
+        finally:
+            # Training-only state: not worth keeping (or pickling) with the model.
+            self.__dict__.pop("_sampler", None)
+            self.__dict__.pop("_validation_negatives", None)
 
     def _encode_targets(self, y):
         check_classification_targets(y)

@@ -37,6 +37,15 @@ def test_positive_only_fit_samples_negatives(ncf_style, interactions):
     assert observed.mean() > ncf_style.predict_proba(random_pairs)[:, 1].mean() + 0.1
 
 
+def test_fitted_model_keeps_no_sampler_state(ncf_style):
+    import pickle
+
+    assert not hasattr(ncf_style, "_sampler")
+    restored = pickle.loads(pickle.dumps(ncf_style))
+    assert_array_equal(restored.recommend(ncf_style.users_[:3], k=5),
+                       ncf_style.recommend(ncf_style.users_[:3], k=5))
+
+
 def test_intercept_starts_at_the_share_of_positives():
     clf = GMFClassifier(n_negatives=4)
     y, w = np.ones(10, dtype=np.float32), np.ones(10, dtype=np.float32)
