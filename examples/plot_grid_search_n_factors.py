@@ -11,17 +11,14 @@ answers it, and the plot shows the cross-validated RMSE against the latent size.
 
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GridSearchCV, KFold
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
-
-from skgmf import GMFRegressor  # noqa: E402
-from skgmf.datasets import load_movielens, make_ratings  # noqa: E402
-from skgmf.model_selection import movielens_100k_folds  # noqa: E402
+from skgmf import GMFRegressor
+from skgmf.datasets import load_movielens, make_ratings
+from skgmf.model_selection import movielens_100k_folds
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 
@@ -64,5 +61,4 @@ ax.set_xscale("log", base=2)
 ax.set_xlabel("n_factors (latent size)")
 ax.set_ylabel("cross-validated RMSE (u1..u5)")
 ax.set_title("GMFRegressor on MovieLens 100K")
-fig.savefig("grid_search_n_factors.png", dpi=100)
-print("saved grid_search_n_factors.png")
+plt.show()

@@ -15,17 +15,14 @@ top 10 is printed with titles.
 
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from skgmf import GMFClassifier  # noqa: E402
-from skgmf.datasets import load_movielens, load_movies, make_ratings  # noqa: E402
-from skgmf.metrics import SampledRankingScorer  # noqa: E402
-from skgmf.model_selection import UserLeaveKOut  # noqa: E402
+from skgmf import GMFClassifier
+from skgmf.datasets import load_movielens, load_movies, make_ratings
+from skgmf.metrics import SampledRankingScorer
+from skgmf.model_selection import UserLeaveKOut
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 
@@ -76,5 +73,4 @@ ax.plot(range(1, clf.n_iter_ + 1), clf.loss_curve_, marker="o")
 ax.set_xlabel("epoch")
 ax.set_ylabel("training log loss (positives and sampled negatives)")
 ax.set_title("GMFClassifier, 4 negatives per interaction")
-fig.savefig("implicit_loss.png", dpi=100)
-print("saved implicit_loss.png")
+plt.show()

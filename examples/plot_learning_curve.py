@@ -12,14 +12,11 @@ The plot shows both as mean squared errors.
 
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from skgmf import GMFRegressor  # noqa: E402
-from skgmf.datasets import load_movielens, make_ratings  # noqa: E402
+from skgmf import GMFRegressor
+from skgmf.datasets import load_movielens, make_ratings
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 
@@ -54,5 +51,4 @@ ax.set_xlabel("epoch")
 ax.set_ylabel("mean squared error")
 ax.set_title("GMFRegressor on MovieLens 100K")
 ax.legend()
-fig.savefig("learning_curve.png", dpi=100)
-print("saved learning_curve.png")
+plt.show()

@@ -15,17 +15,14 @@ keep them from competing for cores (results do not depend on ``n_jobs``).
 
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.model_selection import GridSearchCV, KFold, train_test_split
+from sklearn.pipeline import Pipeline
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.compose import ColumnTransformer  # noqa: E402
-from sklearn.model_selection import GridSearchCV, KFold, train_test_split  # noqa: E402
-from sklearn.pipeline import Pipeline  # noqa: E402
-
-from skgmf import GMFRegressor  # noqa: E402
-from skgmf.datasets import load_movielens, make_ratings  # noqa: E402
+from skgmf import GMFRegressor
+from skgmf.datasets import load_movielens, make_ratings
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 
@@ -64,5 +61,4 @@ ax.set_ylim(0.85, 1.0)
 ax.set_ylabel("cross-validated RMSE")
 ax.set_title("Pipeline(ColumnTransformer, GMFRegressor)")
 fig.tight_layout()
-fig.savefig("pipeline_grid_search.png", dpi=100)
-print("saved pipeline_grid_search.png")
+plt.show()

@@ -10,14 +10,11 @@ training loss per epoch. Set ``SKGMF_EXAMPLE_FAST=1`` for tiny settings.
 
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+from sklearn.model_selection import KFold, cross_val_score, train_test_split
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.model_selection import KFold, cross_val_score, train_test_split  # noqa: E402
-
-from skgmf import GMFRegressor  # noqa: E402
-from skgmf.datasets import load_movielens, make_ratings  # noqa: E402
+from skgmf import GMFRegressor
+from skgmf.datasets import load_movielens, make_ratings
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 params = dict(max_iter=3) if fast else {}
@@ -53,5 +50,4 @@ ax.plot(range(1, est.n_iter_ + 1), est.loss_curve_, marker="o")
 ax.set_xlabel("epoch")
 ax.set_ylabel("training MSE")
 ax.set_title("GMFRegressor on MovieLens 100K")
-fig.savefig("quickstart_loss.png", dpi=100)
-print("saved quickstart_loss.png")
+plt.show()

@@ -12,14 +12,11 @@ whose embeddings point the same way as a given one
 
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from skgmf import GMFRegressor  # noqa: E402
-from skgmf.datasets import load_movielens, load_movies, make_ratings  # noqa: E402
+from skgmf import GMFRegressor
+from skgmf.datasets import load_movielens, load_movies, make_ratings
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 
@@ -56,8 +53,7 @@ ax.set_xlim(3, 5.2)
 ax.set_xlabel("predicted rating")
 ax.set_title(f"Top 10 for user {user}")
 fig.tight_layout()
-fig.savefig("top_n_recommendations.png", dpi=100)
-print("saved top_n_recommendations.png")
+plt.show()
 
 # %%
 # Movies similar to the most rated one, by embedding
