@@ -1,6 +1,7 @@
 """Rating data sets: MovieLens from local copies or GroupLens, and synthetic ratings."""
 # License: BSD 3 clause
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -52,14 +53,18 @@ def get_data_home(data_home=None):
     return Path(data_home).expanduser()
 
 
+# Ratings files of each data set, in every layout GroupLens ships; the first is the
+# official archive's.
+_RATINGS_FILES = {
+    "ml-100k": ["u.data"],
+    "ml-1m": ["ratings.dat", "ratings_notimestamp.csv"],
+    "ml-latest-small": ["ratings.csv"],
+}
+
+
 def _ratings_file(folder, name):
     """The ratings file of a dataset folder in any layout GroupLens ships, or None."""
-    candidates = {
-        "ml-100k": ["u.data"],
-        "ml-1m": ["ratings.dat", "ratings_notimestamp.csv"],
-        "ml-latest-small": ["ratings.csv"],
-    }[name]
-    for candidate in candidates:
+    for candidate in _RATINGS_FILES[name]:
         if (folder / candidate).exists():
             return folder / candidate
     return None
@@ -98,28 +103,95 @@ def _read_ratings(path):
     return df
 
 
+def _manual_copy_hint(name, home):
+    """Where a copy of ``name`` downloaded by hand must go."""
+    filename, _ = ARCHIVES[name]
+    return (
+        f"To install it by hand, put the official {filename} ({_GROUPLENS}{filename}) "
+        f"at {home / filename}, or unpack it so that "
+        f"{home / name / _RATINGS_FILES[name][0]} exists; set SKGMF_DATA_HOME "
+        "(or pass data_home) to use another folder."
+    )
+
+
+@contextlib.contextmanager
+def _created_folders(folder):
+    """Create ``folder`` and its missing parents; remove them again if the block fails."""
+    missing = [p for p in [folder, *folder.parents] if not p.exists()]  # deepest first
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for path in missing:
+            try:
+                path.rmdir()
+            except OSError:  # not empty: something else wrote there meanwhile
+                break
+        raise
+
+
 def _download(name, home, base_url):
-    """Download, verify and unpack the archive of ``name`` into ``home`` atomically."""
+    """Download and verify the archive of ``name``, then unpack it into ``home``.
+
+    The archive goes to a temporary folder outside ``home``, so a failed or corrupt
+    download creates nothing there, not even ``home`` itself.
+    """
     filename, sha256 = ARCHIVES[name]
-    home.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=home, prefix=".download-") as tmp:
+    url = base_url + filename
+    with tempfile.TemporaryDirectory(prefix="skgmf-download-") as tmp:
         archive = Path(tmp) / filename
-        url = base_url + filename
         try:
             with urllib.request.urlopen(url, timeout=60) as response, open(archive, "wb") as f:
                 shutil.copyfileobj(response, f)
         except OSError as exc:
-            raise OSError(f"Could not download {name} from {url}: {exc}") from exc
-        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+            raise OSError(
+                f"Could not download {name} from {url}: {exc}. "
+                + _manual_copy_hint(name, home)
+            ) from exc
+        digest = _sha256(archive)
         if digest != sha256:
             raise OSError(
                 f"The download of {url} is corrupt: its SHA-256 is {digest}, "
-                f"expected {sha256}. Nothing was written to {home}."
+                f"expected {sha256}. Nothing was written to {home}. "
+                + _manual_copy_hint(name, home)
             )
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(Path(tmp) / "unpacked")
-        # Archives hold one top-level folder named after the data set.
-        os.replace(Path(tmp) / "unpacked" / name, home / name)
+        _unpack(archive, name, home)
+
+
+def _sha256(path):
+    """Hex SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _unpack(archive, name, home):
+    """Unpack a verified archive of ``name`` into ``home / name`` atomically.
+
+    It is extracted into a temporary folder inside ``home`` and renamed into place,
+    so no reader ever sees a half-unpacked copy.
+    """
+    with (
+        _created_folders(home),
+        tempfile.TemporaryDirectory(dir=home, prefix=".unpack-") as tmp,
+        zipfile.ZipFile(archive) as zf,
+    ):
+        zf.extractall(tmp)
+        # Official archives hold one top-level folder named after the data set.
+        unpacked = Path(tmp) / name
+        if _ratings_file(unpacked, name) is None:
+            raise OSError(f"{archive} holds no {name}/ folder with a ratings file.")
+        try:
+            os.replace(unpacked, home / name)
+        except OSError as exc:
+            # Fine if another process has just unpacked the same archive.
+            if _ratings_file(home / name, name) is None:
+                raise OSError(
+                    f"Could not unpack {archive} into {home / name}, which exists "
+                    f"and holds no ratings file: remove it. ({exc})"
+                ) from exc
 
 
 def load_movielens(name="ml-100k", *, data_home=None, download=True,
@@ -170,7 +242,8 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
             )
         if not download:
             raise FileNotFoundError(
-                f"No local copy of {name} under {home} and download=False."
+                f"No local copy of {name} under {home} and download=False. "
+                + _manual_copy_hint(name, home)
             )
         _download(name, home, base_url)
         path = _find_local(home, name)

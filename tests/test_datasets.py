@@ -4,6 +4,7 @@
 import functools
 import hashlib
 import http.server
+import tempfile
 import threading
 import zipfile
 
@@ -117,15 +118,54 @@ def test_download_verifies_checksum_and_unpacks(archive_server, tmp_path, monkey
     ],
     ids=["corrupt", "unreachable"],
 )
-def test_failed_download_leaves_nothing_and_says_why(
+def test_failed_download_creates_nothing_and_says_where_a_copy_goes(
     archive_server, tmp_path, monkeypatch, name, archive, message
 ):
     base_url, _ = archive_server
     monkeypatch.setitem(datasets.ARCHIVES, name, archive)
-    home = tmp_path / "home"
-    with pytest.raises(OSError, match=message):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    home = tmp_path / "parent" / "home"
+    with pytest.raises(OSError, match=message) as excinfo:
         load_movielens(name, data_home=home, base_url=base_url)
+    # Neither the data home nor its missing parent is created; no temporary file stays.
+    assert not (tmp_path / "parent").exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
+    text = str(excinfo.value)
+    assert str(home / archive[0]) in text and "SKGMF_DATA_HOME" in text
+    assert str(home / name / datasets._RATINGS_FILES[name][0]) in text
+
+
+def test_failed_download_leaves_an_existing_data_home_untouched(archive_server, tmp_path,
+                                                                monkeypatch):
+    base_url, _ = archive_server
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", ("ml-100k.zip", "0" * 64))
+    home = tmp_path / "home"
+    home.mkdir()
+    with pytest.raises(OSError, match="is corrupt"):
+        load_movielens("ml-100k", data_home=home, base_url=base_url)
     assert list(home.iterdir()) == []
+
+
+def test_archive_without_the_data_set_folder_is_rejected_and_cleaned_up(
+    archive_server, tmp_path, monkeypatch
+):
+    base_url, _ = archive_server
+    with zipfile.ZipFile(tmp_path / "served" / "ml-1m.zip", "w") as zf:
+        zf.writestr("ratings.dat", "1::10::5::978300760\n")
+    sha256 = hashlib.sha256((tmp_path / "served" / "ml-1m.zip").read_bytes()).hexdigest()
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-1m", ("ml-1m.zip", sha256))
+    home = tmp_path / "parent" / "home"
+    with pytest.raises(OSError, match="holds no ml-1m/ folder"):
+        load_movielens("ml-1m", data_home=home, base_url=base_url)
+    assert not (tmp_path / "parent").exists()
+
+
+def test_missing_copy_without_download_says_where_a_copy_goes(tmp_path):
+    with pytest.raises(FileNotFoundError, match="SKGMF_DATA_HOME") as excinfo:
+        load_movielens("ml-1m", data_home=tmp_path, download=False)
+    assert str(tmp_path / "ml-1m.zip") in str(excinfo.value)
+    assert str(tmp_path / "ml-1m" / "ratings.dat") in str(excinfo.value)
 
 
 def test_data_home_defaults_to_environment(monkeypatch, tmp_path):
