@@ -194,6 +194,19 @@ def _unpack(archive, name, home):
                 ) from exc
 
 
+def _unpack_manual_copy(name, home):
+    """Verify an official archive of ``name`` put in ``home`` by hand, then unpack it."""
+    filename, sha256 = ARCHIVES[name]
+    archive = home / filename
+    digest = _sha256(archive)
+    if digest != sha256:
+        raise OSError(
+            f"{archive} is not the official {filename}: its SHA-256 is {digest}, "
+            f"expected {sha256}. Replace it with {_GROUPLENS}{filename} or remove it."
+        )
+    _unpack(archive, name, home)
+
+
 def load_movielens(name="ml-100k", *, data_home=None, download=True,
                    base_url=_GROUPLENS):
     """Load a MovieLens rating data set as a DataFrame.
@@ -201,9 +214,12 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
     Reads a local copy under ``data_home`` in the folder layout GroupLens ships
     (``ml-100k/u.data``, ``ml-1m/ratings.dat``, ``ml-latest-small/ratings.csv``;
     also ``ml-1m/ratings_notimestamp.csv``, a copy without timestamps). If none is
-    found and ``download`` is True, the official archive is downloaded, its SHA-256
-    verified and unpacked atomically: a failed or corrupt download leaves nothing
-    behind. MovieLens data is never shipped with skgmf (GroupLens terms of use).
+    found, the official archive (``ml-100k.zip``, ``ml-1m.zip`` or
+    ``ml-latest-small.zip``) is used: one put in ``data_home`` by hand, else, if
+    ``download`` is True, one downloaded from ``base_url``. Its SHA-256 is verified
+    and it is unpacked atomically next to it; a wrong checksum is an error, and a
+    failed or corrupt download leaves nothing behind. MovieLens data is never
+    shipped with skgmf (GroupLens terms of use).
 
     Parameters
     ----------
@@ -214,7 +230,7 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
     data_home : str or path-like, default=None
         See :func:`get_data_home`.
     download : bool, default=True
-        Download the archive when no local copy is found.
+        Download the archive when no local copy, unpacked or zipped, is found.
     base_url : str, default="https://files.grouplens.org/datasets/movielens/"
         Where the archives are downloaded from.
 
@@ -234,6 +250,9 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
     _check_name(name)
     home = get_data_home(data_home)
     path = _find_local(home, name)
+    if path is None and name in ARCHIVES and (home / ARCHIVES[name][0]).is_file():
+        _unpack_manual_copy(name, home)
+        path = _find_local(home, name)
     if path is None:
         if name in VERSIONS:
             raise FileNotFoundError(

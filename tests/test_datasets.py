@@ -168,6 +168,47 @@ def test_missing_copy_without_download_says_where_a_copy_goes(tmp_path):
     assert str(tmp_path / "ml-1m" / "ratings.dat") in str(excinfo.value)
 
 
+# One rating in the format of each official archive's ratings file.
+ARCHIVE_RATINGS = {
+    "ml-100k": ("ml-100k/u.data", "7\t10\t4\t881250949\n"),
+    "ml-1m": ("ml-1m/ratings.dat", "7::10::4::978300760\n"),
+    "ml-latest-small": (
+        "ml-latest-small/ratings.csv", "userId,movieId,rating,timestamp\n7,10,4.0,964982703\n"
+    ),
+}
+
+
+def write_archive(home, name):
+    """Write a small ``<name>.zip`` into ``home``; return its path and SHA-256."""
+    home.mkdir(parents=True, exist_ok=True)
+    archive = home / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(*ARCHIVE_RATINGS[name])
+    return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name", sorted(ARCHIVE_RATINGS))
+def test_manually_downloaded_zip_is_verified_and_unpacked(tmp_path, monkeypatch, name):
+    archive, sha256 = write_archive(tmp_path, name)
+    monkeypatch.setitem(datasets.ARCHIVES, name, (archive.name, sha256))
+    df = load_movielens(name, data_home=tmp_path, download=False)
+    assert df[["user", "item"]].values.tolist() == [[7, 10]]
+    assert df["rating"].tolist() == [4.0]
+    # Unpacked next to the zip, which stays; no temporary folder is left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([archive.name, name])
+    archive.unlink()
+    assert len(load_movielens(name, data_home=tmp_path, download=False)) == 1
+
+
+def test_manually_downloaded_zip_with_wrong_checksum_is_an_error(tmp_path, monkeypatch):
+    archive, sha256 = write_archive(tmp_path, "ml-100k")
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", (archive.name, "0" * 64))
+    with pytest.raises(OSError, match="not the official ml-100k.zip") as excinfo:
+        load_movielens("ml-100k", data_home=tmp_path)
+    assert all(s in str(excinfo.value) for s in (str(archive), sha256, "0" * 64))
+    assert [p.name for p in tmp_path.iterdir()] == [archive.name]
+
+
 def test_data_home_defaults_to_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("SKGMF_DATA_HOME", str(tmp_path))
     assert datasets.get_data_home() == tmp_path
