@@ -276,6 +276,14 @@ def _check_name(name):
         )
 
 
+# ml-100k's genres in the order of u.item's flag columns (u.genre lists them).
+_ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+    "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)
+
+
 def load_movies(name="ml-100k", *, data_home=None, download=True, base_url=_GROUPLENS):
     """Load the titles of a MovieLens data set's movies.
 
@@ -294,23 +302,29 @@ def load_movies(name="ml-100k", *, data_home=None, download=True, base_url=_GROU
     -------
     movies : pandas.DataFrame
         Indexed by ``item`` (the MovieLens id used in the ratings), with columns
-        ``title`` and ``genres`` (``"|"``-separated; empty for ml-100k, whose
-        genres are one-hot flags).
+        ``title`` and ``genres``, ``"|"``-separated as in ml-1m's ``movies.dat``
+        (for ml-100k, built from the genre flags of ``u.item`` in the order of
+        ``u.genre``).
 
     Examples
     --------
     >>> from skgmf.datasets import load_movies
-    >>> load_movies("ml-100k").loc[1, "title"]  # doctest: +SKIP
-    'Toy Story (1995)'
+    >>> movies = load_movies("ml-100k")  # doctest: +SKIP
+    >>> movies.loc[1, "title"], movies.loc[1, "genres"]  # doctest: +SKIP
+    ('Toy Story (1995)', "Animation|Children's|Comedy")
     """
     load_movielens(name, data_home=data_home, download=download, base_url=base_url)
     family = "ml-latest-small" if name in VERSIONS else name
     filename = {"ml-100k": "u.item", "ml-1m": "movies.dat"}.get(family, "movies.csv")
     path = _find_local(get_data_home(data_home), name, filename)
     if family == "ml-100k":
-        df = pd.read_csv(path, sep="|", header=None, usecols=[0, 1], names=["item", "title"],
-                         encoding="latin-1")
-        df["genres"] = ""
+        # u.item: id, title, release dates, IMDb URL, then one 0/1 flag per genre.
+        names = ["item", "title", "release", "video_release", "url", *_ML100K_GENRES]
+        df = pd.read_csv(path, sep="|", header=None, names=names, encoding="latin-1")
+        flags = df[list(_ML100K_GENRES)].to_numpy(dtype=bool)
+        df["genres"] = [
+            "|".join(genre for genre, flag in zip(_ML100K_GENRES, row) if flag) for row in flags
+        ]
     elif family == "ml-1m":
         df = pd.read_csv(path, sep="::", names=["item", "title", "genres"],
                          engine="python", encoding="latin-1")

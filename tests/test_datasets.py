@@ -9,6 +9,7 @@ import threading
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from skgmf import datasets
@@ -59,6 +60,19 @@ def test_load_movies_titles_for_every_rated_movie(name, file, n_movies):
     assert movies.loc[1, "title"] == "Toy Story (1995)"
     ratings = load_movielens(name, data_home=home, download=False)
     assert ratings["item"].isin(movies.index).all()
+
+
+def test_load_movies_ml100k_genres_from_the_u_item_flags():
+    home = require_dataset("ml-100k/u.genre").parents[1]
+    movies = load_movies("ml-100k", data_home=home, download=False)
+    assert movies.loc[1, "genres"] == "Animation|Children's|Comedy"  # Toy Story
+    assert movies.loc[2, "genres"] == "Action|Adventure|Thriller"  # GoldenEye
+    assert movies.loc[267, "genres"] == "unknown"  # the movie titled "unknown"
+    # The genre order is u.genre's, and every movie has at least one genre.
+    genre = pd.read_csv(home / "ml-100k" / "u.genre", sep="|", names=["name", "flag"])
+    assert tuple(genre.sort_values("flag")["name"]) == datasets._ML100K_GENRES
+    genres = movies["genres"].str.split("|").explode()
+    assert set(genres) == set(genre["name"]) and len(genres) == 2893
 
 
 def test_load_ml_latest_small_from_versioned_folder():
