@@ -25,5 +25,8 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "abort_on_example_error": True,
 }
-html_theme = "alabaster"
+html_theme = "pydata_sphinx_theme"
+# Nothing that reaches the network at build time: no version switcher (its JSON is
+# fetched and checked while building) and no remote announcement banner.
+html_theme_options = {"check_switcher": False}
 exclude_patterns = ["_build"]
