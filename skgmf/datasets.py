@@ -333,6 +333,29 @@ def load_movies(name="ml-100k", *, data_home=None, download=True, base_url=_GROU
     return df.set_index("item")[["title", "genres"]]
 
 
+def _distinct_pairs(n_users, n_items, n_ratings, rng):
+    """``n_ratings`` distinct (user, item) pairs, uniformly at random and in random order.
+
+    Pairs are drawn with replacement as int64 keys and the first draw of each is
+    kept, redrawing the shortfall: the first ``n_ratings`` distinct draws of a
+    uniform sequence are a uniform sample without replacement, at a cost that grows
+    with ``n_ratings``, not ``n_users * n_items``. When the pairs fill half the
+    matrix or more, permuting all of it costs no more and needs no redraws.
+    """
+    n_cells = n_users * n_items
+    if 2 * n_ratings >= n_cells:
+        keys = rng.choice(n_cells, n_ratings, replace=False)
+    else:
+        keys = np.empty(0, dtype=np.int64)
+        while len(keys) < n_ratings:
+            # Enough draws on average: at most a fraction n_ratings / n_cells repeats.
+            size = int((n_ratings - len(keys)) / (1 - n_ratings / n_cells)) + 1
+            draws = np.concatenate([keys, rng.randint(0, n_cells, size, dtype=np.int64)])
+            _, first = np.unique(draws, return_index=True)
+            keys = draws[np.sort(first)][:n_ratings]
+    return keys // n_items, keys % n_items
+
+
 def make_ratings(n_users=500, n_items=300, n_ratings=20_000, *, n_factors=3,
                  noise=0.3, random_state=None):
     """Generate explicit ratings with a known low-rank structure and biases.
@@ -374,8 +397,7 @@ def make_ratings(n_users=500, n_items=300, n_ratings=20_000, *, n_factors=3,
     P = rng.normal(0, scale, (n_users, n_factors))
     Q = rng.normal(0, scale, (n_items, n_factors))
     bu, bi = rng.normal(0, 0.3, n_users), rng.normal(0, 0.4, n_items)
-    pairs = rng.choice(n_users * n_items, n_ratings, replace=False)
-    u, i = pairs // n_items, pairs % n_items
+    u, i = _distinct_pairs(n_users, n_items, n_ratings, rng)
     y = 3.5 + bu[u] + bi[i] + np.sum(P[u] * Q[i], axis=1) + rng.normal(0, noise, n_ratings)
     return pd.DataFrame(
         {

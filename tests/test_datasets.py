@@ -237,6 +237,35 @@ def test_make_ratings_shape_range_and_determinism():
     assert not a.duplicated(["user", "item"]).any()
 
 
+def test_make_ratings_cost_grows_with_ratings_not_matrix_size():
+    # 300,000 x 300,000 cells: a permutation of them all would need 671 GiB.
+    a = make_ratings(300_000, 300_000, 1000, random_state=0)
+    assert a.shape == (1000, 4)
+    assert not a.duplicated(["user", "item"]).any()
+    assert a["user"].between(0, 299_999).all() and a["item"].between(0, 299_999).all()
+    assert a.equals(make_ratings(300_000, 300_000, 1000, random_state=0))
+
+
+@pytest.mark.parametrize("n_ratings", [1, 30, 49, 50, 99, 100])
+def test_make_ratings_gives_distinct_pairs_at_any_density(n_ratings):
+    a = make_ratings(10, 10, n_ratings, random_state=0)
+    assert len(a) == n_ratings and not a.duplicated(["user", "item"]).any()
+    assert a["user"].between(0, 9).all() and a["item"].between(0, 9).all()
+
+
+def test_make_ratings_pairs_are_uniform():
+    # Each of the 100 cells is rated with probability 0.3: 60 times in 200 draws.
+    counts = np.zeros((10, 10))
+    for seed in range(200):
+        a = make_ratings(10, 10, 30, random_state=seed)
+        np.add.at(counts, (a["user"], a["item"]), 1)
+    assert counts.sum() == 6000
+    # Binomial(200, 0.3) has standard deviation 6.5; a row or column mean, 2.05.
+    assert 30 < counts.min() and counts.max() < 90
+    assert np.abs(counts.mean(axis=0) - 60).max() < 8
+    assert np.abs(counts.mean(axis=1) - 60).max() < 8
+
+
 def test_make_ratings_rejects_too_many_ratings():
     with pytest.raises(ValueError, match="exceeds"):
         make_ratings(2, 2, 5)
