@@ -13,16 +13,25 @@ from sklearn.utils._param_validation import validate_params
 __all__ = ["UserLeaveKOut", "movielens_100k_folds", "train_test_split_known"]
 
 
-def _column(X, j):
-    """Column ``j`` of an array-like or DataFrame as a 1-d ndarray."""
-    if hasattr(X, "iloc"):
-        return X.iloc[:, j].to_numpy()
-    X = np.asarray(X, dtype=object if not hasattr(X, "dtype") else None)
+def _id_column(X, j):
+    """Column ``j`` (0: users, 1: items) of ``X`` as a 1-d ndarray, with no missing id.
+
+    ``X`` is an array-like or a DataFrame with at least the two columns user, item.
+    """
+    if not hasattr(X, "iloc"):
+        X = np.asarray(X, dtype=object if not hasattr(X, "dtype") else None)
     if X.ndim != 2 or X.shape[1] < 2:
         raise ValueError(
             f"X must have at least 2 columns (user, item); got shape {X.shape}."
         )
-    return X[:, j]
+    column = X.iloc[:, j].to_numpy() if hasattr(X, "iloc") else X[:, j]
+    if pd.isna(column).any():
+        field = ("users", "items")[j]
+        raise ValueError(
+            f"X contains missing ids (None or NaN) in column {j} ({field}); "
+            "every rating needs a user and an item."
+        )
+    return column
 
 
 def train_test_split_known(*arrays, test_size=0.2, random_state=None, shuffle=True):
@@ -35,8 +44,8 @@ def train_test_split_known(*arrays, test_size=0.2, random_state=None, shuffle=Tr
     Parameters
     ----------
     *arrays : sequence of indexables with the same length
-        The first is ``X``, whose first two columns are users and items; the others
-        (``y``, sample weights) are split alongside.
+        The first is ``X``, whose first two columns are users and items, with no
+        missing id; the others (``y``, sample weights) are split alongside.
     test_size : float or int, default=0.2
         As in :func:`~sklearn.model_selection.train_test_split`, before filtering.
     random_state : int, RandomState instance or None, default=None
@@ -60,13 +69,15 @@ def train_test_split_known(*arrays, test_size=0.2, random_state=None, shuffle=Tr
     """
     if not arrays:
         raise ValueError("At least one array (X) is required.")
-    parts = train_test_split(
-        *arrays, test_size=test_size, random_state=random_state, shuffle=shuffle
+    ids = [_id_column(arrays[0], j) for j in (0, 1)]
+    # Split row numbers alongside, to find the ids of each part.
+    *parts, train_rows, test_rows = train_test_split(
+        *arrays, np.arange(len(ids[0])), test_size=test_size,
+        random_state=random_state, shuffle=shuffle,
     )
-    X_train, X_test = parts[0], parts[1]
-    known = np.ones(len(X_test), dtype=bool)
-    for j in (0, 1):
-        known &= pd.Series(_column(X_test, j)).isin(_column(X_train, j)).to_numpy()
+    known = np.ones(len(test_rows), dtype=bool)
+    for column in ids:
+        known &= pd.Series(column[test_rows]).isin(column[train_rows]).to_numpy()
     rows = np.flatnonzero(known)
     for k in range(1, len(parts), 2):
         part = parts[k]
@@ -146,7 +157,7 @@ class UserLeaveKOut(BaseCrossValidator):
 
     def _iter_test_indices(self, X=None, y=None, groups=None):
         self._check()
-        users = pd.factorize(_column(X, 0))[0]
+        users = pd.factorize(_id_column(X, 0))[0]
         counts = np.bincount(users)
         # Position of every row among its user's rows, once rows are grouped by user.
         within = np.arange(len(users)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -166,7 +177,7 @@ class UserLeaveKOut(BaseCrossValidator):
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_fields)
-            Ratings' ids; users in the first column.
+            Ratings' ids; users, none missing, in the first column.
         y, groups : object
             Ignored.
 

@@ -41,6 +41,26 @@ def test_split_known_keeps_dataframes_and_aligns_y():
     assert set(X_test["item"]) <= set(X_train["item"])
 
 
+@pytest.mark.parametrize(
+    "X",
+    [pd.DataFrame({"user": [0, 1, 2, 3]}), np.zeros((4, 1)), np.arange(4), ["a", "b", "c"],
+     pd.Series([0, 1, 2, 3])],
+    ids=["dataframe", "array", "1-d array", "list", "series"],
+)
+def test_split_known_needs_user_and_item_columns(X):
+    with pytest.raises(ValueError, match=r"X must have at least 2 columns \(user, item\); got"):
+        train_test_split_known(X, test_size=2, shuffle=False)
+
+
+@pytest.mark.parametrize("column, field", [(0, "users"), (1, "items")])
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_split_known_rejects_missing_ids(column, field, missing):
+    X = pd.DataFrame({"user": list("aabbc"), "item": list("xyxyz")}, dtype=object)
+    X.iloc[4, column] = missing
+    with pytest.raises(ValueError, match=f"missing ids .* column {column} \\({field}\\)"):
+        train_test_split_known(X, test_size=2, shuffle=False)
+
+
 def test_seed_split_of_ml_latest_small_2016_has_80003_training_rows():
     """The seed notebook's 80/20 split gives 80,003 training rows on this snapshot."""
     home = require_dataset("ml-latest-small-2016/ratings.csv").parent.parent
@@ -96,6 +116,22 @@ class TestUserLeaveKOut:
     def test_one_column_X_is_rejected(self):
         with pytest.raises(ValueError, match="2 columns"):
             next(UserLeaveKOut().split(np.zeros((4, 1))))
+
+    @pytest.mark.parametrize(
+        "X",
+        [
+            np.array([[1.0, 1], [np.nan, 2], [1.0, 3], [2.0, 1]]),
+            pd.DataFrame({"user": ["a", None, "a", "b"], "item": [1, 2, 3, 1]}),
+        ],
+        ids=["nan", "none"],
+    )
+    def test_missing_user_ids_are_rejected(self, X):
+        with pytest.raises(ValueError, match=r"missing ids .* column 0 \(users\)"):
+            next(UserLeaveKOut().split(X))
+
+    def test_one_column_dataframe_is_rejected(self):
+        with pytest.raises(ValueError, match="2 columns"):
+            next(UserLeaveKOut().split(pd.DataFrame({"user": list("aabb")})))
 
     def test_works_as_cv_in_cross_val_score(self, low_rank_ratings):
         X, y = low_rank_ratings
