@@ -96,7 +96,8 @@ class UserLeaveKOut(BaseCrossValidator):
     Per-user leave-one-out (``n_test=1``) and leave-k-out, as recommender papers
     evaluate: each split's test set holds ``n_test`` ratings of each user, the
     training set all others. Users with at most ``n_test`` ratings stay entirely in
-    training. Usable as ``cv=`` in scikit-learn's model selection tools.
+    training; if all users do, ``split`` raises a ValueError rather than yield empty
+    test sets. Usable as ``cv=`` in scikit-learn's model selection tools.
 
     Parameters
     ----------
@@ -163,6 +164,11 @@ class UserLeaveKOut(BaseCrossValidator):
         within = np.arange(len(users)) - np.repeat(np.cumsum(counts) - counts, counts)
         held_out = within >= np.repeat(counts - self.n_test, counts)  # the last n_test
         held_out &= np.repeat(counts > self.n_test, counts)
+        if not held_out.any():
+            raise ValueError(
+                f"No user has more than n_test={self.n_test} ratings, so every test "
+                "set would be empty."
+            )
         rng = check_random_state(self.random_state)
         for _ in range(self.n_splits):
             if self.strategy == "last":
@@ -224,6 +230,12 @@ def movielens_100k_folds(ratings, *, data_home=None, download=True):
     """
     from .datasets import _find_local, _read_ratings, get_data_home, load_movielens
 
+    missing = {"user", "item"}.difference(ratings.columns)
+    if missing:
+        raise ValueError(
+            f"ratings must have columns 'user' and 'item'; {sorted(missing)} missing "
+            f"from {list(ratings.columns)}."
+        )
     load_movielens("ml-100k", data_home=data_home, download=download)
     home = get_data_home(data_home)
     pairs = pd.MultiIndex.from_arrays([ratings["user"], ratings["item"]])

@@ -133,6 +133,11 @@ class TestUserLeaveKOut:
         with pytest.raises(ValueError, match="2 columns"):
             next(UserLeaveKOut().split(pd.DataFrame({"user": list("aabb")})))
 
+    def test_no_user_with_more_than_n_test_ratings_is_an_error(self):
+        # Every user has at most 3 ratings: all test sets would be empty.
+        with pytest.raises(ValueError, match="No user has more than n_test=3"):
+            next(UserLeaveKOut(n_test=3).split(self.X))
+
     def test_works_as_cv_in_cross_val_score(self, low_rank_ratings):
         X, y = low_rank_ratings
         cv = UserLeaveKOut(n_test=5, n_splits=2, random_state=0)
@@ -161,3 +166,9 @@ def test_movielens_100k_folds_reject_other_ratings(ml100k):
     other = pd.DataFrame({"user": [10_000], "item": [1]})
     with pytest.raises(ValueError, match="in no u1..u5 test file"):
         movielens_100k_folds(other, data_home=home, download=False)
+
+
+def test_movielens_100k_folds_need_user_and_item_columns(tmp_path):
+    ratings = pd.DataFrame({"userId": [1], "item": [1]})
+    with pytest.raises(ValueError, match=r"columns 'user' and 'item'; \['user'\] missing"):
+        movielens_100k_folds(ratings, data_home=tmp_path, download=False)
