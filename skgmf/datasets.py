@@ -8,11 +8,13 @@ import shutil
 import tempfile
 import urllib.request
 import zipfile
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = ["get_data_home", "load_movielens", "load_movies", "make_ratings"]
 
@@ -356,6 +358,17 @@ def _distinct_pairs(n_users, n_items, n_ratings, rng):
     return keys // n_items, keys % n_items
 
 
+@validate_params(
+    {
+        "n_users": [Interval(Integral, 1, None, closed="left")],
+        "n_items": [Interval(Integral, 1, None, closed="left")],
+        "n_ratings": [Interval(Integral, 0, None, closed="left")],
+        "n_factors": [Interval(Integral, 1, None, closed="left")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_ratings(n_users=500, n_items=300, n_ratings=20_000, *, n_factors=3,
                  noise=0.3, random_state=None):
     """Generate explicit ratings with a known low-rank structure and biases.

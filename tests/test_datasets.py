@@ -266,6 +266,22 @@ def test_make_ratings_pairs_are_uniform():
     assert np.abs(counts.mean(axis=1) - 60).max() < 8
 
 
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(n_users=50.0), "'n_users' parameter"),
+        (dict(n_items=0), "'n_items' parameter"),
+        (dict(n_ratings=-1), "'n_ratings' parameter"),
+        (dict(n_factors=0), "'n_factors' parameter"),
+        (dict(noise=-0.1), "'noise' parameter"),
+        (dict(random_state="0"), "'random_state' parameter"),
+    ],
+)
+def test_make_ratings_rejects_invalid_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        make_ratings(**{"n_users": 5, "n_items": 4, "n_ratings": 3, **params})
+
+
 def test_make_ratings_rejects_too_many_ratings():
     with pytest.raises(ValueError, match="exceeds"):
         make_ratings(2, 2, 5)
