@@ -42,8 +42,9 @@ def get_data_home(data_home=None):
     Parameters
     ----------
     data_home : str or path-like, default=None
-        Explicit folder. Otherwise ``$SKGMF_DATA_HOME``, else ``~/skgmf_data``
-        (as :func:`sklearn.datasets.get_data_home` does with ``~/scikit_learn_data``).
+        Explicit folder. Otherwise ``$SKGMF_DATA_HOME`` if set and not empty, else
+        ``~/skgmf_data`` (as :func:`sklearn.datasets.get_data_home` does with
+        ``~/scikit_learn_data``).
 
     Returns
     -------
@@ -51,7 +52,8 @@ def get_data_home(data_home=None):
         The folder (not created here; loaders create it when they write to it).
     """
     if data_home is None:
-        data_home = os.environ.get("SKGMF_DATA_HOME", Path("~") / "skgmf_data")
+        # An empty variable would otherwise mean the current folder.
+        data_home = os.environ.get("SKGMF_DATA_HOME") or Path("~") / "skgmf_data"
     return Path(data_home).expanduser()
 
 
@@ -139,7 +141,7 @@ def _download(name, home, base_url):
     download creates nothing there, not even ``home`` itself.
     """
     filename, sha256 = ARCHIVES[name]
-    url = base_url + filename
+    url = base_url.rstrip("/") + "/" + filename
     with tempfile.TemporaryDirectory(prefix="skgmf-download-") as tmp:
         archive = Path(tmp) / filename
         try:
@@ -234,7 +236,7 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
     download : bool, default=True
         Download the archive when no local copy, unpacked or zipped, is found.
     base_url : str, default="https://files.grouplens.org/datasets/movielens/"
-        Where the archives are downloaded from.
+        Folder URL the archives are downloaded from, with or without the final ``/``.
 
     Returns
     -------
@@ -272,7 +274,7 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
 
 
 def _check_name(name):
-    if name not in ARCHIVES and name not in VERSIONS:
+    if not isinstance(name, str) or (name not in ARCHIVES and name not in VERSIONS):
         raise ValueError(
             f"name must be one of {sorted(ARCHIVES) + list(VERSIONS)}, got {name!r}."
         )

@@ -88,9 +88,10 @@ def test_missing_copy_without_download_raises(tmp_path):
         load_movielens("ml-100k", data_home=tmp_path, download=False)
 
 
-def test_unknown_name_is_rejected(tmp_path):
+@pytest.mark.parametrize("name", ["ml-10m", ["ml-100k"], None])
+def test_unknown_name_is_rejected(tmp_path, name):
     with pytest.raises(ValueError, match="name must be one of"):
-        load_movielens("ml-10m", data_home=tmp_path)
+        load_movielens(name, data_home=tmp_path)
 
 
 @pytest.fixture
@@ -122,6 +123,13 @@ def test_download_verifies_checksum_and_unpacks(archive_server, tmp_path, monkey
     assert (home / "ml-100k" / "u.data").exists()
     # A second call reads the cache (the server is not needed).
     assert len(load_movielens("ml-100k", data_home=home, download=False)) == 2
+
+
+def test_download_base_url_without_final_slash(archive_server, tmp_path, monkeypatch):
+    base_url, sha256 = archive_server
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", ("ml-100k.zip", sha256))
+    df = load_movielens("ml-100k", data_home=tmp_path / "home", base_url=base_url[:-1])
+    assert df["user"].tolist() == [1, 2]
 
 
 @pytest.mark.parametrize(
@@ -226,6 +234,16 @@ def test_manually_downloaded_zip_with_wrong_checksum_is_an_error(tmp_path, monke
 def test_data_home_defaults_to_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("SKGMF_DATA_HOME", str(tmp_path))
     assert datasets.get_data_home() == tmp_path
+
+
+@pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
+def test_data_home_defaults_to_skgmf_data_in_home_folder(monkeypatch, tmp_path, value):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if value is None:
+        monkeypatch.delenv("SKGMF_DATA_HOME", raising=False)
+    else:
+        monkeypatch.setenv("SKGMF_DATA_HOME", value)
+    assert datasets.get_data_home() == tmp_path / "skgmf_data"
 
 
 def test_make_ratings_shape_range_and_determinism():
