@@ -289,7 +289,7 @@ _ML100K_GENRES = (
 
 
 def load_movies(name="ml-100k", *, data_home=None, download=True, base_url=_GROUPLENS):
-    """Load the titles of a MovieLens data set's movies.
+    """Load the titles and genres of a MovieLens data set's movies.
 
     Parameters
     ----------
