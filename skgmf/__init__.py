@@ -2,7 +2,7 @@
 # License: BSD 3 clause
 
 from ._classifier import GMFClassifier
-from ._gmf import GMFRegressor
+from ._regressor import GMFRegressor
 from ._model import build_gmf
 
 __version__ = "0.1.0"

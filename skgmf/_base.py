@@ -1,24 +1,29 @@
-"""Machinery shared by the GMF estimators: ids, training, export, recommending."""
+"""Machinery shared by the GMF estimators: validation, ids, training, export, scoring."""
 # License: BSD 3 clause
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._encoding import encode_ids, lookup_ids
+from ._encoding import encode_ids, id_kind, lookup_ids
 from ._random import epoch_permutations, spawn_seeds
+from ._recommend import RecommenderMixin
 
 # Rows scored at once: bounds the memory of the gathered factors.
 _PREDICT_CHUNK = 1 << 16
-# Scores held at once by recommend / similar_items (users or items x candidates).
-_SCORE_BLOCK = 1 << 22
+
+# Names of the first two columns of X, for messages.
+_COLUMN_NAMES = ("users", "items")
 
 
-class BaseGMF(BaseEstimator):
-    """Fit, export, score and recommend; subclasses set the loss and the targets."""
+class BaseGMF(RecommenderMixin, BaseEstimator):
+    """Fit, export and score; subclasses set the loss and the targets."""
 
     _parameter_constraints: dict = {
         "n_factors": [Interval(Integral, 1, None, closed="left")],
@@ -38,10 +43,11 @@ class BaseGMF(BaseEstimator):
     # "squared_error" or "log_loss", see skgmf._training.
     _loss = "squared_error"
 
-    def _check_params(self):
-        """Checks that involve the environment rather than one parameter."""
-        import keras
+    def _check_backend(self):
+        """Keras must run on TensorFlow; called once the data is validated."""
+        from ._model import import_keras
 
+        keras = import_keras()
         if keras.config.backend() != "tensorflow":
             raise RuntimeError(
                 f"{type(self).__name__} trains with the TensorFlow backend of Keras, "
@@ -52,7 +58,28 @@ class BaseGMF(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.categorical = True
+        tags.input_tags.string = True
         return tags
+
+    # -- validation ------------------------------------------------------------
+
+    def _validate_X(self, X, *, reset, y="no_validation", y_numeric=False):
+        """``X`` (and ``y``) validated as sklearn does, ids checked per column."""
+        X = _prepare_X(X)
+        options = {} if isinstance(y, str) else {"y_numeric": y_numeric}
+        validated = validate_data(
+            self, X, y, reset=reset, dtype=None, ensure_all_finite=False, **options
+        )
+        X, y = (validated, None) if isinstance(y, str) else validated
+        if reset and X.shape[1] < 2:
+            raise ValueError(
+                f"X has {X.shape[1]} column (n_features = {X.shape[1]}), but "
+                f"{type(self).__name__} needs at least 2: users in column 0 and items "
+                "in column 1."
+            )
+        for f in range(X.shape[1]):
+            _check_ids(X[:, f], f)
+        return X if y is None else (X, y)
 
     # -- hooks for subclasses ------------------------------------------------
 
@@ -73,11 +100,16 @@ class BaseGMF(BaseEstimator):
     # -- fit -----------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight):
-        self._check_params()
-        X, y = validate_data(self, X, y, dtype=None, y_numeric=self._loss != "log_loss")
+        # Everything about the data is checked before TensorFlow is imported.
+        if y is not None and self._loss != "log_loss":
+            y = _check_numeric_y(y)
+        X, y = self._validate_X(X, reset=True, y=y, y_numeric=self._loss != "log_loss")
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
         if np.any(sample_weight < 0):
-            raise ValueError("sample_weight must be non-negative.")
+            raise ValueError(
+                f"sample_weight must be non-negative; got {float(sample_weight.min())} "
+                f"in row {int(np.argmin(sample_weight))}."
+            )
         keep = sample_weight > 0
         if not keep.any():
             raise ValueError("sample_weight must have at least one positive entry.")
@@ -86,6 +118,7 @@ class BaseGMF(BaseEstimator):
 
         init_seed, shuffle_seed, split_seed = spawn_seeds(self._rng(), 3)
         encoded = [encode_ids(X[:, f], field=f) for f in range(X.shape[1])]
+        self._id_kinds = [id_kind(ids) for ids, _ in encoded]
         categories = [ids for ids, _ in encoded]
         idx = np.column_stack([col_idx for _, col_idx in encoded]).astype(np.int32)
         # Sort rows by (ids, y, weight) so that fitting ignores the input row order.
@@ -94,12 +127,13 @@ class BaseGMF(BaseEstimator):
         all_idx, all_y = idx, y
         validation = None
         if self.early_stopping:
-            train_rows, val_rows = self._split_validation(len(y), split_seed)
+            train_rows, val_rows = self._split_validation(y, split_seed)
             validation = (idx[val_rows], y[val_rows], sample_weight[val_rows])
             idx, y, sample_weight = idx[train_rows], y[train_rows], sample_weight[train_rows]
             categories = _restrict_to_training(categories, idx, validation[0], all_idx)
         self.categories_ = categories
         self._remember_interactions(all_idx, all_y)
+        self._check_backend()
 
         from ._model import build_gmf
         from ._training import train
@@ -117,7 +151,7 @@ class BaseGMF(BaseEstimator):
                 self._export_weights()
                 return self._validation_score(*validation)
 
-        self.loss_curve_, self.validation_scores_ = train(
+        self.loss_curve_, self.validation_scores_, converged = train(
             self.model_,
             self._epochs(idx, y, sample_weight, shuffle_seed),
             loss=self._loss,
@@ -131,6 +165,13 @@ class BaseGMF(BaseEstimator):
             verbose=self.verbose,
         )
         self.n_iter_ = len(self.loss_curve_)
+        if not converged:
+            warnings.warn(
+                f"{type(self).__name__}: max_iter={self.max_iter} epochs reached while "
+                f"the {'validation score' if validation else 'training loss'} was "
+                "still improving; increase max_iter to train longer.",
+                ConvergenceWarning,
+            )
         self.best_validation_score_ = (
             max(self.validation_scores_) if self.validation_scores_ else None
         )
@@ -148,9 +189,6 @@ class BaseGMF(BaseEstimator):
         """Store the (user, item) pairs seen in fit and the items' popularity."""
         from scipy import sparse
 
-        if idx.shape[1] < 2:
-            self._seen, self._item_counts = None, None
-            return
         known = (idx[:, 0] >= 0) & (idx[:, 1] >= 0)
         shape = (len(self.categories_[0]), len(self.categories_[1]))
         pairs = idx[known, :2]
@@ -168,8 +206,9 @@ class BaseGMF(BaseEstimator):
             return np.random.RandomState(np.random.SeedSequence().generate_state(1))
         return self.random_state
 
-    def _split_validation(self, n_samples, seed):
+    def _split_validation(self, y, seed):
         """Training and validation rows: ``validation_fraction`` held out at random."""
+        n_samples = len(y)
         n_val = int(round(self.validation_fraction * n_samples))
         if n_val < 1 or n_val >= n_samples:
             raise ValueError(
@@ -201,10 +240,11 @@ class BaseGMF(BaseEstimator):
     def _encode_X(self, X):
         """Validated ``X`` as embedding rows, -1 for unknown ids (or raise)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=None)
+        X = self._validate_X(X, reset=False)
         idx = np.column_stack(
             [lookup_ids(ids, X[:, f], field=f) for f, ids in enumerate(self.categories_)]
         )
+        self._warn_unknown(X, idx)
         if self.handle_unknown == "error" and (idx < 0).any():
             f = int(np.nonzero((idx < 0).any(axis=0))[0][0])
             unknown = X[idx[:, f] < 0, f].tolist()
@@ -214,6 +254,37 @@ class BaseGMF(BaseEstimator):
                 "handle_unknown='use_fallback' to predict them from the known biases."
             )
         return idx
+
+    def _warn_unknown(self, X, idx):
+        """Warn when ids look like another kind than fit's, or a column is all unknown.
+
+        Both usually mean the ids were converted (``"1"`` for ``1``, ``1.0`` for
+        ``1``) and every prediction would silently fall back to the biases.
+        """
+        kinds = getattr(self, "_id_kinds", None) or [None] * len(self.categories_)
+        for f, fitted_kind in enumerate(kinds):
+            name = _column_name(f)
+            kind = id_kind(X[:, f])
+            if fitted_kind and kind and "mixed" not in (kind, fitted_kind) and (
+                kind != fitted_kind
+            ):
+                warnings.warn(
+                    f"Column {f} ({name}) of X holds {kind} ids, but {fitted_kind} "
+                    f"ids in fit: {_plain(X[0, f])!r} never matches a fitted id such as "
+                    f"{_plain(self.categories_[f][0])!r}. Convert the ids as they were in fit.",
+                    UserWarning,
+                )
+            elif (
+                self.handle_unknown != "error"
+                and (idx[:, f] < 0).all()
+                and len(pd.unique(X[:, f])) > 1  # one new user is no surprise
+            ):
+                warnings.warn(
+                    f"Every id in column {f} ({name}) of X is unknown (e.g. "
+                    f"{_plain(X[0, f])!r}); its predictions fall back to the biases of the "
+                    "other columns.",
+                    UserWarning,
+                )
 
     def _decision_idx(self, idx):
         """Raw model output of encoded rows, in chunks of bounded memory."""
@@ -242,164 +313,109 @@ class BaseGMF(BaseEstimator):
             interaction = (total**2 - np.sum(np.square(vectors), axis=0)) / 2
         return out + interaction @ self.coef_
 
-    # -- recommending --------------------------------------------------------
-
-    def _check_two_fields(self, what):
-        check_is_fitted(self)
-        if len(self.categories_) != 2:
-            raise ValueError(
-                f"{what} needs a model of exactly two fields (user, item); this one "
-                f"was fitted on {len(self.categories_)} columns."
-            )
-
-    def recommend(self, users, k=10, *, exclude_seen=True, items=None,
-                  return_scores=False):
-        """Top-``k`` items for each user, by the model's score.
-
-        Scores are computed for blocks of users against all candidate items, so
-        the full user x item matrix is never held in memory.
-
-        Parameters
-        ----------
-        users : array-like of shape (n_users,)
-            User ids. Users not seen in ``fit`` get the most popular items (most
-            interactions in ``fit``), with score NaN.
-        k : int, default=10
-            Number of items per user; at most the number of candidate items.
-        exclude_seen : bool, default=True
-            Leave out the items a user interacted with in ``fit``.
-        items : array-like of shape (n_candidates,), default=None
-            Candidate item ids (all must be known); by default every known item.
-        return_scores : bool, default=False
-            Also return the scores (predicted rating, or decision function).
-
-        Returns
-        -------
-        recommended : ndarray of shape (n_users, k)
-            Item ids, best first. A user with fewer than ``k`` eligible items gets
-            them first, then slots of score ``-inf`` that recommend nothing.
-        scores : ndarray of shape (n_users, k)
-            Only if ``return_scores``.
-        """
-        self._check_two_fields("recommend")
-        if not isinstance(k, Integral) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}.")
-        users = np.asarray(users)
-        if users.ndim != 1:
-            raise ValueError(f"users must be one-dimensional, got shape {users.shape}.")
-        user_rows = lookup_ids(self.categories_[0], users, field=0)
-        if items is None:
-            candidates = np.arange(len(self.categories_[1]))
-        else:
-            candidates = lookup_ids(self.categories_[1], np.asarray(items), field=1)
-            if (candidates < 0).any():
-                unknown = np.asarray(items)[candidates < 0]
-                raise ValueError(
-                    f"items holds {len(unknown)} ids not seen in fit, e.g. {unknown[0]!r}."
-                )
-        if k > len(candidates):
-            raise ValueError(f"k={k} exceeds the {len(candidates)} candidate items.")
-
-        item_vectors = self.factors_[1][candidates] * self.coef_
-        item_bias = self.intercept_ + self.biases_[1][candidates]
-        ids = np.empty((len(users), k), dtype=self.categories_[1].dtype)
-        scores = np.full((len(users), k), np.nan)
-        popular = candidates[np.argsort(-self._item_counts[candidates], kind="stable")]
-        ids[user_rows < 0] = self.categories_[1][popular[:k]]
-        known = np.flatnonzero(user_rows >= 0)
-        block = max(1, _SCORE_BLOCK // len(candidates))
-        for start in range(0, len(known), block):
-            where = known[start : start + block]
-            rows = user_rows[where]
-            s = self.factors_[0][rows] @ item_vectors.T
-            s += self.biases_[0][rows, None] + item_bias
-            if exclude_seen:
-                seen = self._seen[rows][:, candidates].tocoo()
-                s[seen.row, seen.col] = -np.inf
-            top, scores[where] = _top_k(s, k)
-            ids[where] = self.categories_[1][candidates[top]]
-        return (ids, scores) if return_scores else ids
-
-    def similar_items(self, items, k=10, *, return_scores=False):
-        """The ``k`` items most similar to each item, by cosine similarity.
-
-        The similarity is the cosine of the items' vectors as the model uses
-        them, :math:`w \\odot q_i` (the score is :math:`p_u^\\top (w \\odot q_i)`).
-
-        Parameters
-        ----------
-        items : array-like of shape (n_items,)
-            Item ids, all seen in ``fit``.
-        k : int, default=10
-            Number of similar items per item (the item itself is left out).
-        return_scores : bool, default=False
-            Also return the cosine similarities.
-
-        Returns
-        -------
-        similar : ndarray of shape (n_items, k)
-            Item ids, most similar first.
-        scores : ndarray of shape (n_items, k)
-            Only if ``return_scores``.
-        """
-        self._check_two_fields("similar_items")
-        if not isinstance(k, Integral) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}.")
-        items = np.asarray(items)
-        rows = lookup_ids(self.categories_[1], items, field=1)
-        if (rows < 0).any():
-            raise ValueError(
-                f"items holds {int((rows < 0).sum())} ids not seen in fit, e.g. "
-                f"{items[rows < 0][0]!r}."
-            )
-        n_items = len(self.categories_[1])
-        if k > n_items - 1:
-            raise ValueError(f"k={k} exceeds the {n_items - 1} other items.")
-        vectors = self.factors_[1] * self.coef_
-        norms = np.linalg.norm(vectors, axis=1)
-        unit = vectors / np.where(norms > 0, norms, 1.0)[:, None]
-        ids = np.empty((len(items), k), dtype=self.categories_[1].dtype)
-        scores = np.empty((len(items), k))
-        block = max(1, _SCORE_BLOCK // n_items)
-        for start in range(0, len(rows), block):
-            r = rows[start : start + block]
-            s = unit[r] @ unit.T
-            s[np.arange(len(r)), r] = -np.inf
-            top, scores[start : start + len(r)] = _top_k(s, k)
-            ids[start : start + len(r)] = self.categories_[1][top]
-        return (ids, scores) if return_scores else ids
-
     @property
     def users_(self):
+        check_is_fitted(self)
         return self.categories_[0]
 
     @property
     def items_(self):
+        check_is_fitted(self)
         return self.categories_[1]
 
     @property
     def user_factors_(self):
+        check_is_fitted(self)
         return self.factors_[0]
 
     @property
     def item_factors_(self):
+        check_is_fitted(self)
         return self.factors_[1]
 
     @property
     def user_bias_(self):
+        check_is_fitted(self)
         return self.biases_[0]
 
     @property
     def item_bias_(self):
+        check_is_fitted(self)
         return self.biases_[1]
 
 
-def _top_k(scores, k):
-    """Columns of the ``k`` largest scores of every row, best first, and the scores."""
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    top_scores = np.take_along_axis(scores, top, axis=1)
-    order = np.argsort(-top_scores, axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_scores, order, axis=1)
+def _plain(value):
+    """A NumPy scalar as the Python value, for messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _column_name(f):
+    return _COLUMN_NAMES[f] if f < len(_COLUMN_NAMES) else f"field {f}"
+
+
+def _prepare_X(X):
+    """Reject 1-D input in one line; keep nullable pandas integer ids integers."""
+    if isinstance(X, pd.DataFrame):
+        converted = {}
+        for column, dtype in X.dtypes.items():
+            if pd.api.types.is_extension_array_dtype(dtype) and (
+                pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+            ):
+                if X[column].isna().any():
+                    f = list(X.columns).index(column)
+                    raise ValueError(
+                        f"Column {f} ({_column_name(f)}) of X holds missing ids (NA); "
+                        "every user and item needs an id."
+                    )
+                converted[column] = dtype.numpy_dtype
+        return X.astype(converted) if converted else X
+    try:
+        ndim = X.ndim if hasattr(X, "ndim") else np.ndim(np.asarray(X, dtype=object))
+    except (TypeError, ValueError):
+        ndim = None  # ragged: validate_data says what is wrong
+    if ndim == 1:
+        raise ValueError(
+            f"Expected a 2-D X of (user, item) rows, got a 1-D array of "
+            f"{len(X)} values. Reshape your data to one (user, item) row per rating."
+        )
+    return X
+
+
+def _check_ids(values, f):
+    """Every id of one column is present: no NaN, None or infinity."""
+    if values.dtype.kind == "f":
+        missing, infinite = np.isnan(values), np.isinf(values)
+    elif values.dtype == object:
+        missing = pd.isna(values)
+        infinite = pd.Series(values, dtype=object).isin([np.inf, -np.inf]).to_numpy()
+    else:
+        return
+    if missing.any():
+        raise ValueError(
+            f"Column {f} ({_column_name(f)}) of X holds missing ids (NaN or None) in "
+            f"{int(missing.sum())} rows, first in row {int(np.argmax(missing))}; "
+            "every user and item needs an id."
+        )
+    if infinite.any():
+        raise ValueError(
+            f"Column {f} ({_column_name(f)}) of X holds infinite ids (inf) in "
+            f"{int(infinite.sum())} rows, first in row {int(np.argmax(infinite))}."
+        )
+
+
+def _check_numeric_y(y):
+    """Ratings as numbers, or a one-line error that names ``y``."""
+    try:
+        values = np.asarray(y)
+    except (TypeError, ValueError):
+        return y  # ragged and the like: validate_data says what is wrong
+    if values.dtype.kind in "biufc":
+        return y  # complex: validate_data rejects it
+    try:
+        values.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"y must hold numeric ratings: {exc}.") from None
+    return y
 
 
 def _restrict_to_training(categories, idx, *others):

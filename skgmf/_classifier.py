@@ -1,7 +1,7 @@
 """Generalized Matrix Factorization classifier for implicit feedback."""
 # License: BSD 3 clause
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import expit
@@ -54,6 +54,13 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         Unobserved items sampled per given row of the positive class, afresh every
         epoch; 0 disables sampling. NCF used 4.
 
+    pos_label : int, float, bool, str or None, default=None
+        The label of an interaction (the positive class). None takes ``classes_[1]``
+        (the label that sorts last) when ``n_negatives=0``, as scikit-learn's binary
+        classifiers do; with ``n_negatives > 0`` None requires the labels 0/1 (or
+        False/True) and takes 1, since sampled negatives get the other label:
+        labels such as ``"clicked"``/``"ignored"`` need ``pos_label="clicked"``.
+
     negative_sampling : {"uniform", "popularity"}, default="uniform"
         Draw negative items uniformly, or in proportion to their number of
         interactions in ``fit``.
@@ -88,9 +95,9 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     Attributes
     ----------
     classes_ : ndarray of shape (2,)
-        The two class labels; ``classes_[1]`` is the positive class (an
-        interaction). When ``y`` holds a single class 1 (or True) and negatives are
-        sampled, ``classes_`` is ``[0, 1]``.
+        The two class labels, sorted. The interaction is ``pos_label`` (by default
+        ``classes_[1]``). When ``y`` holds only the positive class 1 (or True) and
+        negatives are sampled, ``classes_`` is ``[0, 1]`` (or ``[False, True]``).
 
     model_ : keras.Model
         The trained Keras GMF network, whose output is the logit.
@@ -154,6 +161,7 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         **BaseGMF._parameter_constraints,
         "n_negatives": [Interval(Integral, 0, None, closed="left")],
         "negative_sampling": [StrOptions({"uniform", "popularity"})],
+        "pos_label": [Real, str, "boolean", None],
     }
 
     _loss = "log_loss"
@@ -168,6 +176,7 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         max_iter=20,
         n_negatives=0,
         negative_sampling="uniform",
+        pos_label=None,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -183,6 +192,7 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         self.max_iter = max_iter
         self.n_negatives = n_negatives
         self.negative_sampling = negative_sampling
+        self.pos_label = pos_label
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -219,17 +229,13 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         self : GMFClassifier
             The fitted estimator.
         """
-        if self.n_negatives > 0 and len(np.shape(X)) == 2 and np.shape(X)[1] < 2:
-            raise ValueError(
-                "Negative sampling needs (user, item) columns in X; got 1 column."
-            )
         self._validation_negatives = None
         try:
             return self._fit(X, y, sample_weight)
         finally:
             # Training-only state: not worth keeping (or pickling) with the model.
-            self.__dict__.pop("_sampler", None)
-            self.__dict__.pop("_validation_negatives", None)
+            for name in ("_sampler", "_validation_negatives", "_validation_seed"):
+                self.__dict__.pop(name, None)
 
     def _encode_targets(self, y):
         check_classification_targets(y)
@@ -239,22 +245,51 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
                 "Only binary classification is supported. The type of the target "
                 f"is {y_type}."
             )
-        classes, y_encoded = np.unique(y, return_inverse=True)
+        classes = np.unique(y)
+        if len(classes) == 1 and self.n_negatives == 0:
+            raise ValueError(
+                f"y holds only one class ({classes[0]!r}). Pass both classes, or "
+                "set n_negatives > 0 to sample negatives for positive-only data."
+            )
+        positive = self._positive_label(classes)
         if len(classes) == 1:
-            if self.n_negatives == 0:
+            if classes[0] != positive:
                 raise ValueError(
-                    f"y holds only one class ({classes[0]!r}). Pass both classes, or "
-                    "set n_negatives > 0 to sample negatives for positive-only data."
+                    f"y holds a single class {classes[0].item()!r}, which is not the label "
+                    f"of an interaction ({_plain(positive)!r}): with sampled negatives, y must hold "
+                    "interactions, or rows of both classes."
                 )
-            if classes[0] != 1:
+            negative = False if classes.dtype == bool else 0
+            if classes.dtype.kind not in "biuf" or positive == negative:
                 raise ValueError(
-                    f"With a single class in y, it must be the positive class 1 "
-                    f"(or True), got {classes[0]!r}."
+                    f"y holds a single class {_plain(positive)!r}: sampled negatives need a "
+                    "label of their own. Use 1 (or True) for interactions, or pass "
+                    "rows of both classes."
                 )
-            classes = np.array([0, classes[0]], dtype=classes.dtype)
-            y_encoded = np.ones(len(y), dtype=np.intp)
+            classes = np.array([negative, positive], dtype=classes.dtype)
         self.classes_ = classes
-        return y_encoded.astype(np.float32)
+        self._positive_index = int(np.flatnonzero(classes == positive)[0])
+        return (y == positive).astype(np.float32)
+
+    def _positive_label(self, classes):
+        """The label of an interaction, by ``pos_label`` and the rules it documents."""
+        labels = classes.tolist()
+        if self.pos_label is not None:
+            if self.pos_label not in labels:
+                raise ValueError(
+                    f"pos_label={self.pos_label!r} is not a label of y; y holds "
+                    f"{labels}."
+                )
+            return self.pos_label
+        if self.n_negatives == 0:
+            return classes[-1]
+        if set(labels) <= {0, 1} and classes.dtype.kind in "biuf":
+            return classes.dtype.type(1)
+        raise ValueError(
+            f"With n_negatives > 0, sampled negatives take the label that is not the "
+            f"interaction: set pos_label to the label of an interaction (y holds "
+            f"{labels}), or use the labels 0 and 1."
+        )
 
     def _positive_rows(self, y):
         return y == 1
@@ -270,6 +305,22 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         if self.negative_sampling == "popularity":
             weights = np.bincount(idx[y == 1, 1], minlength=len(self.categories_[1]))
         return NegativeSampler(idx[:, :2], len(self.categories_[1]), weights)
+
+    def _split_validation(self, y, seed):
+        """Held-out rows in the proportion of each class (stratified)."""
+        self._validation_seed = seed
+        if len(np.unique(y)) < 2:
+            return super()._split_validation(y, seed)
+        from sklearn.model_selection import train_test_split
+
+        try:
+            train, val = train_test_split(
+                np.arange(len(y)), test_size=self.validation_fraction, stratify=y,
+                random_state=seed,
+            )
+        except ValueError:  # a class too small to stratify: split at random
+            return super()._split_validation(y, seed)
+        return np.sort(train), np.sort(val)
 
     def _negatives(self, sampler, idx, y, sample_weight, rng):
         """``n_negatives`` sampled rows per positive row: (idx, y, sample_weight)."""
@@ -299,11 +350,17 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
 
         if self.n_negatives > 0:
             if self._validation_negatives is None:
-                # Drawn once, from the training pairs' sampler, with a fixed seed.
+                # Drawn once, from random_state, among the items that the user has
+                # neither in training nor among the validation rows.
                 known = (idx[:, 0] >= 0) & (idx[:, 1] >= 0)
+                sampler = NegativeSampler(
+                    np.concatenate([self._sampler.observed, idx[known, :2]]),
+                    len(self.categories_[1]),
+                    self._sampler.weights,
+                )
                 self._validation_negatives = self._negatives(
-                    self._sampler, idx[known], y[known], sample_weight[known],
-                    np.random.default_rng(0),
+                    sampler, idx[known], y[known], sample_weight[known],
+                    np.random.default_rng([self._validation_seed, 1]),
                 )
             neg_idx, neg_y, neg_w = self._validation_negatives
             idx, y = np.concatenate([idx, neg_idx]), np.concatenate([y, neg_y])
@@ -322,9 +379,11 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Positive scores favour ``classes_[1]``.
+            Positive scores favour ``classes_[1]``, as in scikit-learn; when
+            ``pos_label`` is ``classes_[0]`` that is minus the interaction's logit.
         """
-        return self._decision_idx(self._encode_X(X))
+        logit = self._decision_idx(self._encode_X(X))
+        return logit if self._positive_index == 1 else -logit
 
     def predict_proba(self, X):
         """Probabilities of both classes for the rows of ``X``.
@@ -353,7 +412,12 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
-            ``classes_[1]`` where the probability of an interaction exceeds 0.5.
+            ``classes_[1]`` where its probability exceeds 0.5.
         """
         check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value, for messages."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -24,6 +24,51 @@ def _check_hashable(values, field):
             ) from None
 
 
+# pandas' inferred type of an object array -> the kind of ids it holds.
+_KINDS = {
+    "string": "string",
+    "integer": "numeric",
+    "floating": "numeric",
+    "mixed-integer-float": "numeric",
+    "decimal": "numeric",
+    "boolean": "numeric",
+}
+
+
+def id_kind(values):
+    """``"numeric"``, ``"string"`` or ``"mixed"``: what kind of ids ``values`` holds.
+
+    ``None`` for an empty array. Used to warn when ``predict`` gets ids of
+    another kind than ``fit`` (``"1"`` for ``1``), which can never match.
+    """
+    values = np.asarray(values)
+    if len(values) == 0:
+        return None
+    if values.dtype.kind in "biuf":
+        return "numeric"
+    if values.dtype.kind in "US":
+        return "string"
+    return _KINDS.get(pd.api.types.infer_dtype(values, skipna=False), "mixed")
+
+
+def _narrow(values):
+    """An object array of only ints (or floats, bools) as that NumPy dtype.
+
+    A DataFrame with an integer user column and a string item column becomes an
+    object array; its integer ids stay integers this way.
+    """
+    if values.dtype != object or len(values) == 0:
+        return values
+    inferred = pd.api.types.infer_dtype(values, skipna=False)
+    dtype = {"integer": np.int64, "floating": np.float64, "boolean": bool}.get(inferred)
+    if dtype is None:
+        return values
+    try:
+        return values.astype(dtype)
+    except (OverflowError, TypeError, ValueError):  # ints beyond int64
+        return values
+
+
 def encode_ids(values, *, field=0):
     """Learn the vocabulary of one field and encode it.
 
@@ -41,7 +86,7 @@ def encode_ids(values, *, field=0):
     idx : ndarray of shape (n_samples,), dtype=int32
         Row index of each value in ``ids``.
     """
-    values = np.asarray(values)
+    values = _narrow(np.asarray(values))
     _check_missing(values, field)
     if values.dtype.kind in "biuf":
         ids, idx = np.unique(values, return_inverse=True)

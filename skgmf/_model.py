@@ -1,6 +1,9 @@
 """Keras architecture of (biased) Generalized Matrix Factorization."""
 # License: BSD 3 clause
 
+import os
+import sys
+import tempfile
 from itertools import combinations
 
 # Names of the first two fields; further fields are context ("field_2", ...).
@@ -8,6 +11,52 @@ FIELD_NAMES = ("user", "item")
 
 # Standard deviation of the initial embeddings; the value Surprise's SVD uses.
 INIT_STD = 0.1
+
+
+def import_keras():
+    """Import Keras on TensorFlow, hiding TensorFlow's C++ start-up lines.
+
+    TensorFlow prints oneDNN, CUDA-stub and ``cuInit`` lines to the process's
+    standard error when it loads, even with ``TF_CPP_MIN_LOG_LEVEL=3``. When
+    TensorFlow is not imported yet, its import runs with file descriptor 2
+    redirected to a temporary file, and with ``TF_CPP_MIN_LOG_LEVEL=3`` unless the
+    user set that variable; both are restored afterwards (TensorFlow keeps the
+    level it read for its C++ logs). If the import fails, the hidden lines are
+    printed with the error. Import TensorFlow before skgmf does to see them.
+    """
+    if "tensorflow" in sys.modules and "keras" in sys.modules:
+        return sys.modules["keras"]
+    if "tensorflow" in sys.modules:
+        import keras
+
+        return keras
+    own_level = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    if own_level:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable file descriptor 2
+        saved = None
+    with tempfile.TemporaryFile() as log:
+        if saved is not None:
+            os.dup2(log.fileno(), 2)
+        try:
+            import keras
+            import tensorflow  # noqa: F401
+        except BaseException:
+            if saved is not None:
+                os.dup2(saved, 2)
+                log.seek(0)
+                sys.stderr.write(log.read().decode(errors="replace"))
+            raise
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+            if own_level:
+                del os.environ["TF_CPP_MIN_LOG_LEVEL"]
+    return keras
 
 
 def field_name(field):
@@ -46,7 +95,7 @@ def build_gmf(field_sizes, n_factors, *, intercept=0.0, seed=0):
         has shape ``(batch, 1)``. Layers ``"<field>_embedding"`` and
         ``"<field>_bias"`` hold the tables, ``"output"`` the weights ``w`` and ``mu``.
     """
-    import keras
+    keras = import_keras()
     from keras import layers
 
     inputs, factors, biases = [], [], []

@@ -24,6 +24,8 @@ class NegativeSampler:
 
     def __init__(self, observed, n_items, weights=None):
         self.n_items = n_items
+        self.observed = observed
+        self.weights = weights
         self._keys = np.unique(observed[:, 0].astype(np.int64) * n_items + observed[:, 1])
         self._weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         if weights is None:
@@ -54,7 +56,7 @@ class NegativeSampler:
                 break
             items[redo] = self._draw(rng, len(redo))
             redo = redo[self.is_observed(users[redo], items[redo])]
-        for user in np.unique(users[redo]):
+        for user in np.unique(users[redo]).tolist():  # Python ints: no overflow
             rows = redo[users[redo] == user]
             lo, hi = np.searchsorted(self._keys, [user * self.n_items,
                                                   (user + 1) * self.n_items])

@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from ._model import field_name
+from ._model import field_name, import_keras
 
 # Adam's defaults in keras.optimizers.Adam (Kingma and Ba, 2015).
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
@@ -23,6 +23,7 @@ def _epoch_function(loss="squared_error"):
     """
     if loss in _EPOCH_FUNCTIONS:
         return _EPOCH_FUNCTIONS[loss]
+    import_keras()
     import tensorflow as tf
 
     def data_loss(y, y_pred):
@@ -157,7 +158,11 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
     loss_curve : list of float
         Mean training loss :math:`\\ell` (without penalty) of each epoch.
     validation_scores : list of float or None
+    converged : bool
+        False when ``max_iter`` ended training whose last epoch still improved
+        the monitored quantity by more than ``tol``.
     """
+    import_keras()
     import tensorflow as tf
 
     run_epoch = _epoch_function(loss)
@@ -208,4 +213,5 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
             break
     if best_weights is not None:
         model.set_weights(best_weights)
-    return loss_curve, scores
+    converged = len(loss_curve) < max_iter or no_improvement > 0
+    return loss_curve, scores, converged

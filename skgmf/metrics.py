@@ -237,7 +237,7 @@ class SampledRankingScorer:
         Sampled items per held-out row.
     relevance_threshold : float or None, default=None
         Rows with ``y >= relevance_threshold`` are relevant. None: every row for a
-        regressor, rows of the positive class ``classes_[1]`` for a classifier.
+        regressor, rows of the interaction label (``pos_label``) for a classifier.
     random_state : int, default=0
         Seed of the negatives.
 
@@ -305,8 +305,8 @@ class SampledRankingScorer:
             y = np.asarray(y)
             if self.relevance_threshold is not None:
                 relevant = y >= self.relevance_threshold
-            elif hasattr(model, "classes_"):
-                relevant = y == model.classes_[1]
+            elif hasattr(model, "classes_"):  # rows of the interaction label
+                relevant = y == model.classes_[model._positive_index]
         users = lookup_ids(model.categories_[0], X[relevant, 0], field=0)
         items = lookup_ids(model.categories_[1], X[relevant, 1], field=1)
         known = (users >= 0) & (items >= 0)

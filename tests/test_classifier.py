@@ -64,7 +64,8 @@ def test_same_random_state_gives_the_same_negatives_and_model(interactions):
     params = dict(FAST_PARAMS, n_negatives=2)
     a = GMFClassifier(**params).fit(interactions, np.ones(len(interactions)))
     b = GMFClassifier(**params).fit(interactions, np.ones(len(interactions)))
-    assert_array_equal(a.decision_function(interactions), b.decision_function(interactions))
+    assert_allclose(a.decision_function(interactions), b.decision_function(interactions),
+                    rtol=1e-6, atol=1e-9)
 
 
 def test_string_labels_with_two_classes(low_rank_ratings):
@@ -97,7 +98,7 @@ class TestBadInput:
             GMFClassifier(**FAST_PARAMS).fit(interactions, np.ones(len(interactions)))
 
     def test_single_class_must_be_the_positive_one(self, interactions):
-        with pytest.raises(ValueError, match="positive class 1"):
+        with pytest.raises(ValueError, match="single class 0.0, which is not the label of an interaction"):
             GMFClassifier(**FAST_PARAMS, n_negatives=1).fit(
                 interactions, np.zeros(len(interactions))
             )
@@ -112,9 +113,10 @@ class TestBadInput:
         with pytest.raises(ValueError, match="Unknown label type"):
             GMFClassifier(**FAST_PARAMS).fit(X, y + 0.01)
 
-    def test_sampling_needs_an_item_column(self):
-        with pytest.raises(ValueError, match="user, item"):
-            GMFClassifier(n_negatives=1).fit([[1], [2]], [1, 1])
+    @pytest.mark.parametrize("n_negatives", [0, 1])
+    def test_one_column_is_rejected_before_tensorflow(self, n_negatives):
+        with pytest.raises(ValueError, match="n_features = 1.*users in column 0"):
+            GMFClassifier(n_negatives=n_negatives).fit([[1], [2]], [0, 1])
 
 
 class TestNegativeSampler:
@@ -133,3 +135,87 @@ class TestNegativeSampler:
         share = np.bincount(items, minlength=4) / len(items)
         assert share[0] == 0
         assert_allclose(share[1:], [0.25, 0.25, 0.5], atol=0.01)
+
+    def test_keys_do_not_overflow_int32(self):
+        # Row 40_000 of 70_000 items: the key user * n_items is past 2**31.
+        n_items, user = 70_000, 40_000
+        seen = np.setdiff1d(np.arange(n_items), [5])
+        observed = np.column_stack([np.full(len(seen), user, dtype=np.int32),
+                                    seen.astype(np.int32)])
+        sampler = NegativeSampler(observed, n_items=n_items)
+        items = sampler.sample(np.full(50, user, dtype=np.int32), np.random.default_rng(0))
+        assert set(items.tolist()) == {5}
+
+
+class TestPosLabel:
+    """Which label is the interaction, and so which one sampled negatives get."""
+
+    @pytest.fixture(scope="class")
+    def labelled(self, interactions):
+        # Every fourth interaction was shown but ignored.
+        labels = np.where(np.arange(len(interactions)) % 4 == 0, "ignored", "clicked")
+        return interactions, labels
+
+    def test_string_labels_with_sampling_need_pos_label(self, labelled):
+        X, labels = labelled
+        with pytest.raises(ValueError, match="set pos_label.*'clicked', 'ignored'"):
+            GMFClassifier(**FAST_PARAMS, n_negatives=1).fit(X, labels)
+        with pytest.raises(ValueError, match="pos_label='liked' is not a label"):
+            GMFClassifier(**FAST_PARAMS, n_negatives=1, pos_label="liked").fit(X, labels)
+
+    def test_pos_label_is_the_interaction(self, labelled):
+        X, labels = labelled
+        params = dict(FAST_PARAMS, n_negatives=1)
+        named = GMFClassifier(**params, pos_label="clicked").fit(X, labels)
+        binary = GMFClassifier(**params).fit(X, (labels == "clicked").astype(int))
+        assert_array_equal(named.classes_, ["clicked", "ignored"])
+        # The same model: sampled negatives became "ignored", not "clicked".
+        proba = named.predict_proba(X)
+        assert_allclose(proba[:, 0], binary.predict_proba(X)[:, 1], rtol=1e-5)
+        # sklearn's convention: decision_function favours classes_[1].
+        assert_allclose(named.decision_function(X), -binary.decision_function(X),
+                        rtol=1e-5, atol=1e-7)
+        assert_array_equal(named.predict(X) == "clicked", binary.predict(X) == 1)
+
+    def test_sorting_last_is_no_longer_the_positive_class(self, labelled):
+        X, labels = labelled
+        clf = GMFClassifier(n_factors=4, max_iter=6, batch_size=1024, random_state=0,
+                            n_negatives=2, pos_label="clicked").fit(X, labels)
+        rng = np.random.default_rng(0)
+        unobserved = np.column_stack([rng.choice(clf.users_, 500), rng.choice(clf.items_, 500)])
+        clicked = clf.predict_proba(X[labels == "clicked"])[:, 0].mean()
+        assert clicked > clf.predict_proba(unobserved)[:, 0].mean() + 0.03
+
+
+def test_validation_negatives_avoid_validation_positives(interactions, monkeypatch):
+    drawn = []
+    original = GMFClassifier._validation_score
+
+    def spy(self, idx, y, sample_weight):
+        score = original(self, idx, y, sample_weight)
+        drawn.append((self._validation_negatives[0], idx[y == 1]))
+        return score
+
+    monkeypatch.setattr(GMFClassifier, "_validation_score", spy)
+    params = dict(FAST_PARAMS, n_negatives=4, early_stopping=True, validation_fraction=0.3)
+    firsts = []
+    for seed in (0, 0, 1):
+        drawn.clear()
+        GMFClassifier(**{**params, "random_state": seed}).fit(
+            interactions, np.ones(len(interactions)))
+        negatives, positives = drawn[0]
+        as_keys = lambda a: set(map(tuple, a[:, :2].tolist()))  # noqa: E731
+        assert not as_keys(negatives) & as_keys(positives)
+        firsts.append(negatives[:, 1])
+    # Drawn from random_state: the same seed, the same negatives; another, others.
+    assert_array_equal(firsts[0], firsts[1])
+    assert not np.array_equal(firsts[0], firsts[2])
+
+
+def test_validation_split_is_stratified():
+    y = np.r_[np.ones(100), np.zeros(900)].astype(np.float32)
+    clf = GMFClassifier(validation_fraction=0.2)
+    for seed in range(5):
+        train, val = clf._split_validation(y, seed)
+        assert len(val) == 200 and y[val].sum() == 20
+        assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == 1000

@@ -22,7 +22,7 @@ PUBLIC = [
 ]
 
 
-@pytest.mark.parametrize("module", ["skgmf._gmf", "skgmf.datasets", "skgmf._model", "skgmf.model_selection"])
+@pytest.mark.parametrize("module", ["skgmf._regressor", "skgmf._classifier", "skgmf.metrics", "skgmf.datasets", "skgmf._model", "skgmf.model_selection"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0

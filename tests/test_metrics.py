@@ -126,14 +126,26 @@ def test_scorer_in_cross_validate_and_grid_search(implicit):
     search = GridSearchCV(GMFClassifier(**params), {"n_factors": [2, 4]},
                           scoring=SampledRankingScorer(), cv=cv)
     search.fit(implicit, np.ones(len(implicit)))
-    assert search.best_params_["n_factors"] in (2, 4)
+    # The search's scores are the scorer's on each split, refitted by hand.
+    by_hand = []
+    for train, test in cv.split(implicit):
+        est = GMFClassifier(**{**params, "n_factors": 4}).fit(
+            implicit[train], np.ones(len(train)))
+        by_hand.append(SampledRankingScorer()(est, implicit[test]))
+    assert_allclose(search.cv_results_["mean_test_score"][1], np.mean(by_hand), rtol=1e-6)
+    best = int(np.argmax(search.cv_results_["mean_test_score"]))
+    assert search.best_params_["n_factors"] == [2, 4][best]
 
 
 def test_scorer_uses_relevance_threshold_for_ratings(low_rank_ratings):
     X, y = low_rank_ratings
     est = GMFRegressor(**FAST_PARAMS).fit(X[:15_000], y[:15_000])
-    liked = SampledRankingScorer(relevance_threshold=4)(est, X[15_000:], y[15_000:])
-    assert 0 <= liked <= 1
+    scorer = SampledRankingScorer(relevance_threshold=4)
+    liked = scorer(est, X[15_000:], y[15_000:])
+    # Only the rows rated 4 or more count: the same score as passing only those.
+    high = np.flatnonzero(y[15_000:] >= 4) + 15_000
+    assert liked == pytest.approx(SampledRankingScorer()(est, X[high]))
+    assert liked != pytest.approx(SampledRankingScorer()(est, X[15_000:]))
     with pytest.raises(ValueError, match="No relevant test row"):
         SampledRankingScorer(relevance_threshold=100)(est, X[15_000:], y[15_000:])
 

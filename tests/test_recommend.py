@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-import skgmf._base
+import skgmf._recommend
 from skgmf import GMFClassifier, GMFRegressor
 
 from .conftest import FAST_PARAMS
@@ -61,7 +61,7 @@ def test_recommend_can_include_seen_items(regressor, data):
 def test_recommend_in_small_blocks_gives_the_same_answer(regressor, monkeypatch):
     users = regressor.users_[:20]
     expected = regressor.recommend(users, k=4)
-    monkeypatch.setattr(skgmf._base, "_SCORE_BLOCK", 3 * len(regressor.items_))
+    monkeypatch.setattr(skgmf._recommend, "_SCORE_BLOCK", 3 * len(regressor.items_))
     assert_array_equal(regressor.recommend(users, k=4), expected)
 
 
@@ -127,3 +127,31 @@ def test_recommend_needs_a_two_field_model(data):
     est = GMFRegressor(**FAST_PARAMS).fit(X3, y)
     with pytest.raises(ValueError, match="exactly two fields"):
         est.recommend(est.users_[:1])
+
+
+@pytest.mark.parametrize(
+    "users, items, fill",
+    [([0, 0, 0, 1], [0, 1, 2, 3], -1), (["a", "a", "a", "b"], ["w", "x", "y", "z"], None),
+     ([0, 0, 0, 1], [0.5, 1.5, 2.5, 3.5], "nan")],
+)
+def test_recommend_pads_with_a_sentinel_never_a_seen_item(users, items, fill):
+    X = np.array(list(zip(users, items)), dtype=object)
+    est = GMFRegressor(**FAST_PARAMS).fit(X, [4.0, 3.0, 5.0, 2.0])
+    ids, scores = est.recommend([users[0]], k=3, return_scores=True)
+    # The user saw three of the four items: one to recommend, two padded slots.
+    assert ids[0, 0] == items[3]
+    if fill == "nan":
+        assert np.isnan(ids[0, 1:]).all()
+    else:
+        assert ids[0, 1:].tolist() == [fill, fill]
+    assert np.isfinite(scores[0, 0]) and (scores[0, 1:] == -np.inf).all()
+    assert not set(ids[0].tolist()) & set(items[:3])
+
+
+def test_recommend_fill_value_must_not_be_an_item():
+    X = [[0, -1], [0, 1], [1, 2]]
+    est = GMFRegressor(**FAST_PARAMS).fit(X, [4.0, 3.0, 5.0])
+    with pytest.raises(ValueError, match="fill_value=-1 is a known item id"):
+        est.recommend([0], k=3)
+    ids = est.recommend([0], k=3, fill_value=-99)
+    assert ids.tolist() == [[2, -99, -99]]

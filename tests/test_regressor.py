@@ -77,7 +77,7 @@ def test_output_weights_keep_the_norm_of_a_vector_of_ones(fitted):
 def test_refit_with_same_random_state_gives_identical_predictions(fitted, ratings):
     X, y = ratings
     again = GMFRegressor(**FAST_PARAMS).fit(X, y)
-    assert_array_equal(again.predict(X), fitted.predict(X))
+    assert_allclose(again.predict(X), fitted.predict(X), rtol=1e-6, atol=1e-9)
 
 
 def test_fit_does_not_depend_on_row_order(fitted, ratings):
@@ -97,8 +97,10 @@ def test_predict_is_invariant_to_row_order_and_subsets(fitted, ratings):
     X, _ = ratings
     full = fitted.predict(X)
     order = np.random.default_rng(2).permutation(len(X))
-    assert_array_equal(fitted.predict(X[order]), full[order])
-    assert_array_equal(fitted.predict(X[:7]), full[:7])
+    # Equal up to rounding: BLAS picks its float32 kernels by the shape of the
+    # product, so a slice may differ from the whole in the last bits.
+    assert_allclose(fitted.predict(X[order]), full[order], rtol=1e-6, atol=1e-9)
+    assert_allclose(fitted.predict(X[:7]), full[:7], rtol=1e-6, atol=1e-9)
 
 
 def test_training_loss_decreases(ratings):
@@ -171,7 +173,7 @@ class TestBadInput:
     @pytest.mark.parametrize("bad", [np.nan, np.inf])
     def test_non_finite_ids_are_rejected(self, bad):
         X = np.array([[1.0, 2.0], [bad, 3.0]])
-        with pytest.raises(ValueError, match="NaN|infinity"):
+        with pytest.raises(ValueError, match=r"Column 0 \(users\) of X holds (missing|infinite) ids"):
             GMFRegressor(**FAST_PARAMS).fit(X, [1.0, 2.0])
 
     def test_missing_object_ids_are_rejected(self):
@@ -181,7 +183,7 @@ class TestBadInput:
 
     @pytest.mark.parametrize("bad", [np.nan, np.inf])
     def test_non_finite_y_is_rejected(self, bad):
-        with pytest.raises(ValueError, match="NaN|infinity"):
+        with pytest.raises(ValueError, match="Input y contains (NaN|infinity)"):
             GMFRegressor(**FAST_PARAMS).fit([[1, 2], [2, 3]], [1.0, bad])
 
     def test_non_numeric_y_is_rejected(self):
@@ -197,8 +199,10 @@ class TestBadInput:
             GMFRegressor(**FAST_PARAMS).fit(np.empty((0, 2)), [])
 
     def test_one_dimensional_X_is_rejected(self):
-        with pytest.raises(ValueError, match="Expected 2D array"):
+        with pytest.raises(ValueError, match="1-D array of 3 values") as info:
             GMFRegressor(**FAST_PARAMS).fit([1, 2, 3], [1.0, 2.0, 3.0])
+        # One line, without the array's values.
+        assert "\n" not in str(info.value) and "[1 2 3]" not in str(info.value)
 
     def test_column_count_must_match_fit(self, fitted):
         with pytest.raises(ValueError, match="3 features"):
@@ -293,7 +297,7 @@ def test_fit_leaves_global_random_state_alone(ratings):
 def test_pickle_round_trip_gives_identical_predictions(fitted, ratings, dumps, loads):
     X, _ = ratings
     restored = loads(dumps(fitted))
-    assert_array_equal(restored.predict(X), fitted.predict(X))
+    assert_allclose(restored.predict(X), fitted.predict(X), rtol=1e-6, atol=1e-9)
     assert_allclose(
         restored.model_.get_layer("output").get_weights()[0][:, 0], fitted.coef_
     )
@@ -309,7 +313,7 @@ def test_joblib_round_trip_in_a_fresh_process(fitted, ratings, tmp_path):
         f"np.save({str(tmp_path / 'pred.npy')!r}, est.predict(np.load({str(tmp_path / 'X.npy')!r})))"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-    assert_array_equal(np.load(tmp_path / "pred.npy"), fitted.predict(X))
+    assert_allclose(np.load(tmp_path / "pred.npy"), fitted.predict(X), rtol=1e-6, atol=1e-9)
 
 
 def test_clone_is_unfitted_with_same_params(fitted):

@@ -1,0 +1,190 @@
+"""Top-N recommendation and similar items from a fitted GMF's NumPy tables."""
+# License: BSD 3 clause
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ._encoding import lookup_ids
+
+# Scores held at once by recommend / similar_items (users or items x candidates).
+_SCORE_BLOCK = 1 << 22
+
+
+class RecommenderMixin:
+    """``recommend`` and ``similar_items`` for a fitted two-field GMF.
+
+    Reads ``categories_``, ``factors_``, ``biases_``, ``coef_``, ``intercept_`` and
+    the interactions seen in ``fit`` (``_seen``, ``_item_counts``); NumPy only.
+    """
+
+    def _check_two_fields(self, what):
+        check_is_fitted(self)
+        if len(self.categories_) != 2:
+            raise ValueError(
+                f"{what} needs a model of exactly two fields (user, item); this one "
+                f"was fitted on {len(self.categories_)} columns."
+            )
+
+    def recommend(self, users, k=10, *, exclude_seen=True, items=None,
+                  return_scores=False, fill_value=None):
+        """Top-``k`` items for each user, by the model's score.
+
+        Scores are computed for blocks of users against all candidate items, so
+        the full user x item matrix is never held in memory.
+
+        Parameters
+        ----------
+        users : array-like of shape (n_users,)
+            User ids. Users not seen in ``fit`` get the most popular items (most
+            interactions in ``fit``), with score NaN.
+        k : int, default=10
+            Number of items per user; at most the number of candidate items.
+        exclude_seen : bool, default=True
+            Leave out the items a user interacted with in ``fit``.
+        items : array-like of shape (n_candidates,), default=None
+            Candidate item ids (all must be known); by default every known item.
+        return_scores : bool, default=False
+            Also return the scores (predicted rating, or decision function).
+        fill_value : object, default=None
+            What fills the slots of a user with fewer than ``k`` eligible items
+            (one who has seen nearly every candidate). None picks -1 for integer
+            item ids, NaN for float ids and None for any other ids. It must not be a
+            known item id.
+
+        Returns
+        -------
+        recommended : ndarray of shape (n_users, k)
+            Item ids, best first. Integer ids come back as integers, float ids as
+            floats, other ids in an object array. A user with fewer than ``k``
+            eligible items gets them first, then ``fill_value`` (score ``-inf``):
+            a padded slot never names an item the user has seen.
+        scores : ndarray of shape (n_users, k)
+            Only if ``return_scores``.
+        """
+        self._check_two_fields("recommend")
+        if not isinstance(k, Integral) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}.")
+        users = np.asarray(users)
+        if users.ndim != 1:
+            raise ValueError(f"users must be one-dimensional, got shape {users.shape}.")
+        user_rows = lookup_ids(self.categories_[0], users, field=0)
+        if items is None:
+            candidates = np.arange(len(self.categories_[1]))
+        else:
+            items = np.asarray(items)
+            candidates = lookup_ids(self.categories_[1], items, field=1)
+            if (candidates < 0).any():
+                unknown = items[candidates < 0]
+                raise ValueError(
+                    f"items holds {len(unknown)} ids not seen in fit, e.g. {unknown[0]!r}."
+                )
+        if k > len(candidates):
+            raise ValueError(f"k={k} exceeds the {len(candidates)} candidate items.")
+        item_ids, fill_value = _output_ids(self.categories_[1], fill_value)
+
+        item_vectors = self.factors_[1][candidates] * self.coef_
+        item_bias = self.intercept_ + self.biases_[1][candidates]
+        ids = np.empty((len(users), k), dtype=item_ids.dtype)
+        scores = np.full((len(users), k), np.nan)
+        popular = candidates[np.argsort(-self._item_counts[candidates], kind="stable")]
+        ids[user_rows < 0] = item_ids[popular[:k]]
+        known = np.flatnonzero(user_rows >= 0)
+        block = max(1, _SCORE_BLOCK // len(candidates))
+        for start in range(0, len(known), block):
+            where = known[start : start + block]
+            rows = user_rows[where]
+            s = self.factors_[0][rows] @ item_vectors.T
+            s += self.biases_[0][rows, None] + item_bias
+            if exclude_seen:
+                seen = self._seen[rows][:, candidates].tocoo()
+                s[seen.row, seen.col] = -np.inf
+            top, top_scores = _top_k(s, k)
+            block_ids = item_ids[candidates[top]]
+            block_ids[top_scores == -np.inf] = fill_value
+            ids[where], scores[where] = block_ids, top_scores
+        return (ids, scores) if return_scores else ids
+
+    def similar_items(self, items, k=10, *, return_scores=False):
+        """The ``k`` items most similar to each item, by cosine similarity.
+
+        The similarity is the cosine of the items' vectors as the model uses
+        them, :math:`w \\odot q_i` (the score is :math:`p_u^\\top (w \\odot q_i)`).
+
+        Parameters
+        ----------
+        items : array-like of shape (n_items,)
+            Item ids, all seen in ``fit``.
+        k : int, default=10
+            Number of similar items per item (the item itself is left out).
+        return_scores : bool, default=False
+            Also return the cosine similarities.
+
+        Returns
+        -------
+        similar : ndarray of shape (n_items, k)
+            Item ids, most similar first.
+        scores : ndarray of shape (n_items, k)
+            Only if ``return_scores``.
+        """
+        self._check_two_fields("similar_items")
+        if not isinstance(k, Integral) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}.")
+        items = np.asarray(items)
+        rows = lookup_ids(self.categories_[1], items, field=1)
+        if (rows < 0).any():
+            raise ValueError(
+                f"items holds {int((rows < 0).sum())} ids not seen in fit, e.g. "
+                f"{items[rows < 0][0]!r}."
+            )
+        n_items = len(self.categories_[1])
+        if k > n_items - 1:
+            raise ValueError(f"k={k} exceeds the {n_items - 1} other items.")
+        vectors = self.factors_[1] * self.coef_
+        norms = np.linalg.norm(vectors, axis=1)
+        unit = vectors / np.where(norms > 0, norms, 1.0)[:, None]
+        ids = np.empty((len(items), k), dtype=self.categories_[1].dtype)
+        scores = np.empty((len(items), k))
+        block = max(1, _SCORE_BLOCK // n_items)
+        for start in range(0, len(rows), block):
+            r = rows[start : start + block]
+            s = unit[r] @ unit.T
+            s[np.arange(len(r)), r] = -np.inf
+            top, scores[start : start + len(r)] = _top_k(s, k)
+            ids[start : start + len(r)] = self.categories_[1][top]
+        return (ids, scores) if return_scores else ids
+
+
+def _output_ids(item_ids, fill_value):
+    """Item ids in the dtype ``recommend`` returns, and the padding value."""
+    kind = item_ids.dtype.kind
+    if kind in "iu":
+        item_ids = item_ids.astype(np.int64, copy=False)
+        default = -1
+    elif kind == "f":
+        default = np.nan
+    else:
+        item_ids = item_ids.astype(object)
+        default = None
+    if fill_value is None:
+        fill_value = default
+    elif kind in "iuf" and not isinstance(fill_value, (Integral, float, np.floating)):
+        raise TypeError(
+            f"fill_value must be a number for numeric item ids, got {fill_value!r}."
+        )
+    if fill_value is not None and fill_value == fill_value and fill_value in set(
+        item_ids.tolist()
+    ):
+        raise ValueError(
+            f"fill_value={fill_value!r} is a known item id; pass another fill_value."
+        )
+    return item_ids, fill_value
+
+
+def _top_k(scores, k):
+    """Columns of the ``k`` largest scores of every row, best first, and the scores."""
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top_scores = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-top_scores, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_scores, order, axis=1)

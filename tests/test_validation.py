@@ -1,0 +1,131 @@
+"""Bad input fails early and clearly; ids keep their kind; silent fallbacks warn."""
+# License: BSD 3 clause
+
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from skgmf import GMFClassifier, GMFRegressor
+
+from .conftest import FAST_PARAMS
+
+X_GOOD = [[1, 10], [1, 11], [2, 10], [3, 12]]
+Y_GOOD = [4.0, 3.0, 5.0, 2.0]
+
+# (X, y, sample_weight, words the message must hold)
+BAD_DATA = {
+    "nan id": ([[1, 10], [np.nan, 11]], [4.0, 3.0], None, "Column 0 (users) of X holds missing"),
+    "none id": ([[1, "a"], [2, None]], [4.0, 3.0], None, "Column 1 (items) of X holds missing"),
+    "nan y": (X_GOOD, [4.0, np.nan, 5.0, 2.0], None, "y contains NaN"),
+    "string y": (X_GOOD, ["a", "b", "c", "d"], None, "y must hold numeric ratings"),
+    "empty X": ("np.empty((0, 2))", [], None, "0 sample"),
+    "lengths": (X_GOOD, [4.0, 3.0], None, "inconsistent numbers of samples"),
+    "negative weight": (X_GOOD, Y_GOOD, [1, -1, 1, 1], "sample_weight must be non-negative"),
+    "one column": ([[1], [2]], [4.0, 3.0], None, "n_features = 1"),
+    "1-D X": ([1, 2, 3], [4.0, 3.0, 5.0], None, "1-D array of 3 values"),
+}
+
+
+def test_bad_data_fails_before_tensorflow_is_imported():
+    """Every bad input of BAD_DATA raises a one-line ValueError and imports no TensorFlow."""
+    code = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from numpy import nan
+        from skgmf import GMFRegressor
+        cases = {BAD_DATA!r}
+        for name, (X, y, w, words) in cases.items():
+            X = eval(X) if isinstance(X, str) else X
+            try:
+                GMFRegressor().fit(X, y, sample_weight=w)
+            except ValueError as exc:
+                message = str(exc)
+                assert words in message, (name, message)
+                assert name == "lengths" or "\\n" not in message, (name, message)
+            else:
+                raise AssertionError(name + " was accepted")
+        print("tensorflow" in sys.modules, "keras" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_nullable_integer_ids_stay_integers():
+    X = pd.DataFrame({"user": pd.array([1, 2, 3, 1], dtype="Int64"),
+                      "item": pd.array([7, 8, 7, 9], dtype="UInt32")})
+    est = GMFRegressor(**FAST_PARAMS).fit(X, Y_GOOD)
+    assert est.users_.dtype.kind == "i" and est.users_.tolist() == [1, 2, 3]
+    assert est.items_.dtype.kind in "iu" and est.items_.tolist() == [7, 8, 9]
+    with pytest.raises(ValueError, match=r"Column 0 \(users\) of X holds missing ids \(NA\)"):
+        with_missing = X.copy()
+        with_missing.loc[2, "user"] = pd.NA
+        GMFRegressor().fit(with_missing, Y_GOOD)
+
+
+def test_integer_ids_beside_string_ids_stay_integers():
+    X = pd.DataFrame({"user": [1, 2, 3, 1], "item": ["a", "b", "a", "c"]})
+    est = GMFRegressor(**FAST_PARAMS).fit(X, Y_GOOD)
+    assert est.users_.dtype.kind == "i"
+    assert est.items_.tolist() == ["a", "b", "c"]
+
+
+@pytest.fixture(scope="module")
+def fitted(low_rank_ratings):
+    X, y = low_rank_ratings
+    return GMFRegressor(**FAST_PARAMS).fit(X, y)
+
+
+def test_ids_of_another_kind_warn(fitted, low_rank_ratings):
+    X, _ = low_rank_ratings
+    with pytest.warns(UserWarning, match=r"Column 0 \(users\) of X holds string ids, "
+                      "but numeric ids in fit"):
+        pred = fitted.predict(X[:20].astype(str))
+    # What the warning is about: every row fell back to the global mean.
+    assert_allclose(pred, np.clip(fitted.intercept_, *fitted.rating_range_))
+
+
+def test_a_column_of_only_unknown_ids_warns(fitted, low_rank_ratings):
+    X, _ = low_rank_ratings
+    shifted = X[:20] + [10_000, 0]
+    with pytest.warns(UserWarning, match=r"Every id in column 0 \(users\) of X is unknown"):
+        fitted.predict(shifted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.predict(X[:20])  # known ids: silent
+        fitted.predict([[10_000, X[0, 1]], [10_000, X[1, 1]]])  # one new user: silent
+        fitted.predict(X[:20].astype(float))  # 1.0 matches 1: silent
+
+
+def test_fitted_attributes_before_fit_raise_not_fitted():
+    est = GMFRegressor()
+    for name in ["users_", "items_", "user_factors_", "item_factors_", "user_bias_",
+                 "item_bias_"]:
+        with pytest.raises(NotFittedError):
+            getattr(est, name)
+    assert not hasattr(est, "users_")
+
+
+def test_max_iter_on_improving_training_warns(low_rank_ratings):
+    X, y = low_rank_ratings
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        GMFRegressor(**FAST_PARAMS).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        # Stopped by n_iter_no_change: converged as far as tol can tell.
+        est = GMFRegressor(**{**FAST_PARAMS, "max_iter": 5}, tol=1e9,
+                           n_iter_no_change=1).fit(X, y)
+    assert est.n_iter_ == 2
+
+
+@pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
+def test_tags_declare_categorical_and_string_input(Estimator):
+    tags = Estimator().__sklearn_tags__()
+    assert tags.input_tags.categorical and tags.input_tags.string
