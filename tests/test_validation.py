@@ -129,3 +129,19 @@ def test_max_iter_on_improving_training_warns(low_rank_ratings):
 def test_tags_declare_categorical_and_string_input(Estimator):
     tags = Estimator().__sklearn_tags__()
     assert tags.input_tags.categorical and tags.input_tags.string
+
+
+def test_tensorflow_start_up_lines_are_hidden_and_settings_restored():
+    code = textwrap.dedent("""
+        import os
+        from skgmf import GMFRegressor
+        GMFRegressor(n_factors=2, max_iter=1).fit([[1, 1], [2, 2]], [1.0, 2.0])
+        print("TF_CPP_MIN_LOG_LEVEL" in os.environ)
+    """)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True,
+                         text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False"]  # the user's environment is left as it was
+    for line in ("oneDNN", "cuda", "cuInit", "absl"):
+        assert line not in out.stderr, out.stderr
