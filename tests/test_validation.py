@@ -145,3 +145,31 @@ def test_tensorflow_start_up_lines_are_hidden_and_settings_restored():
     assert out.stdout.split() == ["False"]  # the user's environment is left as it was
     for line in ("oneDNN", "cuda", "cuInit", "absl"):
         assert line not in out.stderr, out.stderr
+
+
+def test_first_fits_in_several_threads_leave_stderr_working():
+    """Concurrent first fits redirect file descriptor 2 one at a time, and restore it."""
+    code = textwrap.dedent("""
+        import os
+        import threading
+        from skgmf import GMFRegressor
+        barrier = threading.Barrier(4)
+        def fit():
+            barrier.wait()
+            GMFRegressor(n_factors=2, max_iter=1).fit([[1, 1], [2, 2]], [1.0, 2.0])
+        threads = [threading.Thread(target=fit) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        os.write(2, b"VISIBLE\\n")
+        print("TF_CPP_MIN_LOG_LEVEL" in os.environ)
+    """)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    # A race: without the lock, five runs in six lost stderr; three runs catch it.
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-W", "ignore", "-c", code],
+                             capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["False"]
+        assert "VISIBLE" in out.stderr
