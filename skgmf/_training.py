@@ -1,5 +1,16 @@
-"""Minibatch training of a GMF Keras model: one compiled TensorFlow call per epoch."""
+"""Minibatch training of a GMF Keras model: one compiled TensorFlow call per epoch.
+
+A step costs what its arithmetic costs: the gradient is written out (GMF's is a
+few products; :func:`batch_gradients` is checked against TensorFlow's autodiff of
+the same objective in the tests), the gradients of repeated ids are summed by
+sorted segment sums whose order NumPy prepares, and Adam updates only the rows a
+batch uses (lazy Adam), so that a step does not grow with the catalogue.
+"""
 # License: BSD 3 clause
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -11,17 +22,49 @@ _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
 LOSSES = ("squared_error", "log_loss")
 
 _EPOCH_FUNCTIONS = {}
+_TRACE_LOCK = threading.Lock()
 
 
-def batch_rows(ids, n_ids, batch_size):
+def batch_order(ids, n_ids, batch_size):
+    """Order the rows of every minibatch by id; whole batches keep their place.
+
+    Within a minibatch the order of the rows does not change the gradient, so the
+    rows of each batch are sorted by the first field's id: its gradients then sum
+    by a sorted segment sum without any gather.
+
+    Parameters
+    ----------
+    ids : ndarray of shape (n_samples,), dtype=int32
+        Embedding rows of the first field, in the epoch's row order.
+    n_ids : int
+        Number of rows of its table.
+    batch_size : int
+        Rows per minibatch; the last batch may be shorter.
+
+    Returns
+    -------
+    order : ndarray of shape (n_samples,), dtype=intp
+        Positions that put every batch's rows in id order.
+    """
+    order = np.empty(len(ids), dtype=np.intp)
+    # NumPy's stable sort is a radix sort for 16-bit keys: linear in the batch.
+    keys = ids.astype(np.uint16) if n_ids <= 1 << 16 else ids
+    for lo in range(0, len(ids), batch_size):
+        order[lo : lo + batch_size] = lo + np.argsort(
+            keys[lo : lo + batch_size], kind="stable"
+        )
+    return order
+
+
+def batch_rows(ids, n_ids, batch_size, *, presorted=False):
     """For every minibatch, the distinct embedding rows it uses, in sorted order.
 
     This is the NumPy half of the lazy (sparse) Adam step: a batch's gradient
     reaches only the rows its ratings use, so only those rows of a table, and of
     Adam's two moments, are read and written, and a step costs the same whatever
-    the size of the table. Sorting the batch's rows by id here, on the NumPy side,
-    lets TensorFlow sum the gradients of repeated ids with a sorted segment sum,
-    several times cheaper than an unsorted one.
+    the size of the table. Sorting here, on the NumPy side, lets TensorFlow sum
+    the gradients of repeated ids with a sorted segment sum, several times cheaper
+    than an unsorted one.
 
     Parameters
     ----------
@@ -31,10 +74,13 @@ def batch_rows(ids, n_ids, batch_size):
         Number of rows of the table.
     batch_size : int
         Rows per minibatch; the last batch may be shorter.
+    presorted : bool, default=False
+        Every batch's ids are sorted already (see :func:`batch_order`); ``order``
+        is then None.
 
     Returns
     -------
-    order : ndarray of shape (n_samples,), dtype=int32
+    order : ndarray of shape (n_samples,), dtype=int32, or None
         Per batch, the positions (within the batch) of its rows sorted by id.
     segments : ndarray of shape (n_samples,), dtype=int32
         Per batch, the index of each sorted row's id among the batch's ids.
@@ -44,23 +90,89 @@ def batch_rows(ids, n_ids, batch_size):
         Batch ``b``'s distinct ids are ``unique[offsets[b]:offsets[b + 1]]``.
     """
     n = len(ids)
-    order = np.empty(n, dtype=np.int32)
+    order = None if presorted else np.empty(n, dtype=np.int32)
     segments = np.empty(n, dtype=np.int32)
     unique, offsets = [], [0]
-    # NumPy's stable sort is a radix sort for 16-bit keys: linear in the batch.
     keys = ids.astype(np.uint16) if n_ids <= 1 << 16 else ids
     for lo in range(0, n, batch_size):
         hi = min(lo + batch_size, n)
-        o = np.argsort(keys[lo:hi], kind="stable")
-        sorted_ids = ids[lo:hi][o]
+        if presorted:
+            sorted_ids = ids[lo:hi]
+        else:
+            o = np.argsort(keys[lo:hi], kind="stable")
+            order[lo:hi] = o
+            sorted_ids = ids[lo:hi][o]
         new = np.empty(hi - lo, dtype=bool)
         new[0] = True
         np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=new[1:])
-        order[lo:hi] = o
         segments[lo:hi] = np.cumsum(new) - 1
         unique.append(sorted_ids[new])
         offsets.append(offsets[-1] + len(unique[-1]))
     return order, segments, np.concatenate(unique), np.asarray(offsets, dtype=np.int32)
+
+
+def _tf():
+    import_keras()
+    import tensorflow as tf
+
+    return tf
+
+
+def gmf_output(vectors, biases, kernel, intercept):
+    """The GMF output of gathered rows: the formula of :func:`skgmf.build_gmf`.
+
+    ``vectors`` and ``biases`` hold one ``(batch, n_factors)`` and one ``(batch,)``
+    tensor per field; ``kernel`` is ``w`` of shape ``(n_factors,)``.
+    """
+    tf = _tf()
+    if len(vectors) == 2:
+        interaction = vectors[0] * vectors[1]
+    else:
+        # Eq. (2) of the NCF paper summed over all pairs of fields, computed with
+        # the factorization-machine identity ((sum v)^2 - sum v^2) / 2.
+        total = tf.add_n(vectors)
+        interaction = (tf.square(total) - tf.add_n([tf.square(v) for v in vectors])) / 2
+    return tf.linalg.matvec(interaction, kernel) + intercept + tf.add_n(biases)
+
+
+def batch_gradients(vectors, biases, kernel, intercept, y, weight, *, loss, scale):
+    """Gradients of the data term of a batch's objective, row by row.
+
+    The objective is ``scale * sum_r weight_r * loss(y_r, y_pred_r)``; the penalty
+    is added per used row by the caller (its gradient is ``2 alpha`` times the
+    row's summed weight times the row, no work per rating).
+
+    Returns
+    -------
+    row_grads : list of (batch, n_factors) tensors
+        d objective / d vectors[f], per rating.
+    bias_grad : (batch,) tensor
+        d objective / d biases[f] (the same for every field).
+    kernel_grad, intercept_grad : tensors
+    error : (batch,) tensor
+        The unscaled, unweighted loss of every rating.
+    """
+    tf = _tf()
+    y_pred = gmf_output(vectors, biases, kernel, intercept)
+    if loss == "log_loss":
+        error = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=y_pred)
+        d_pred = tf.sigmoid(y_pred) - y
+    else:
+        residual = y_pred - y
+        error = tf.square(residual)
+        d_pred = 2.0 * residual
+    d_pred = d_pred * weight * scale
+    scaled_kernel = d_pred[:, None] * kernel  # d objective / d interaction
+    if len(vectors) == 2:
+        partners = [vectors[1], vectors[0]]
+        interaction = vectors[0] * vectors[1]
+    else:
+        total = tf.add_n(vectors)
+        partners = [total - v for v in vectors]
+        interaction = (tf.square(total) - tf.add_n([tf.square(v) for v in vectors])) / 2
+    row_grads = [scaled_kernel * partner for partner in partners]
+    kernel_grad = tf.linalg.matvec(interaction, d_pred, transpose_a=True)
+    return row_grads, d_pred, kernel_grad, tf.reduce_sum(d_pred), error
 
 
 def _epoch_function(loss="squared_error"):
@@ -71,16 +183,14 @@ def _epoch_function(loss="squared_error"):
     ``loss`` is ``"squared_error"`` (ratings) or ``"log_loss"`` (binary labels,
     the model's output read as a logit).
     """
-    if loss in _EPOCH_FUNCTIONS:
+    with _TRACE_LOCK:
+        if loss not in _EPOCH_FUNCTIONS:
+            _EPOCH_FUNCTIONS[loss] = _make_epoch_function(loss)
         return _EPOCH_FUNCTIONS[loss]
-    import_keras()
-    import tensorflow as tf
 
-    def data_loss(y, y_pred):
-        if loss == "log_loss":
-            # Binary cross-entropy of the logit y_pred, in a numerically stable form.
-            return tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=y_pred)
-        return tf.square(y - y_pred)
+
+def _make_epoch_function(loss):
+    tf = _tf()
 
     def adam(p, grad, m, v, rate):
         # keras.optimizers.Adam's update, bias correction folded into the rate.
@@ -88,12 +198,30 @@ def _epoch_function(loss="squared_error"):
         v = v + (tf.square(grad) - v) * (1.0 - _BETA_2)
         return p - rate * m / (tf.sqrt(v) + _EPSILON), m, v
 
-    @tf.function(reduce_retracing=True)
-    def run_epoch(idx, y, weight, rows, tables, dense, step, learning_rate, alpha,
+    def fix_norm(kernel):
+        # Project the output weights back onto the sphere of radius sqrt(n_factors).
+        return kernel * tf.sqrt(tf.cast(tf.size(kernel), kernel.dtype)) / tf.norm(kernel)
+
+    def lazy_adam(table, moments, used, grad, rate):
+        # Read and write only the used rows of a table and of its two moments,
+        # which are stored side by side in one (n, 2, ...) tensor.
+        where = used[:, None]
+        m_v = tf.gather(moments, used)
+        p, m, v = adam(tf.gather(table, used), grad, m_v[:, 0], m_v[:, 1], rate)
+        return (tf.tensor_scatter_nd_update(table, where, p),
+                tf.tensor_scatter_nd_update(moments, where, tf.stack([m, v], axis=1)))
+
+    @tf.function(
+        reduce_retracing=True,
+        input_signature=None,
+    )
+    def run_epoch(ids, y, weight, rows, tables, dense, step, learning_rates, alpha,
                   batch_size):
-        # idx, y, weight: the epoch's rows in training order. rows: per field the
-        # output of batch_rows. tables: per field (factors, biases, and their Adam
-        # moments). dense: output weights, intercept and their moments.
+        # ids: per field, the epoch's embedding rows in training order (each batch
+        # sorted by the first field). rows: per field, batch_rows' output.
+        # tables: per field (factors, biases, factor moments, bias moments).
+        # dense: (kernel, intercept, kernel moments, intercept moments).
+        # learning_rates: one per batch (the schedule).
         n_fields = len(tables)
         n = tf.shape(y)[0]
         n_batches = (n + batch_size - 1) // batch_size
@@ -101,82 +229,67 @@ def _epoch_function(loss="squared_error"):
         for b in tf.range(n_batches):
             lo = b * batch_size
             hi = tf.minimum(lo + batch_size, n)
-            batch_idx, batch_y, batch_w = idx[lo:hi], y[lo:hi], weight[lo:hi]
+            scale = 1.0 / tf.cast(hi - lo, y.dtype)
+            batch_w = weight[lo:hi]
+            batch_ids = [ids[f][lo:hi] for f in range(n_fields)]
+            vectors = [tf.gather(tables[f][0], batch_ids[f]) for f in range(n_fields)]
+            biases = [tf.gather(tables[f][1], batch_ids[f]) for f in range(n_fields)]
             kernel, intercept = dense[0], dense[1]
-            vectors = [tf.gather(tables[f][0], batch_idx[:, f]) for f in range(n_fields)]
-            biases = [tf.gather(tables[f][1], batch_idx[:, f]) for f in range(n_fields)]
-            with tf.GradientTape() as tape:
-                tape.watch([vectors, biases, kernel, intercept])
-                y_pred = gmf_output(vectors, biases, kernel, intercept)
-                error = data_loss(batch_y, y_pred)
-                penalty = tf.add_n(
-                    [tf.reduce_sum(tf.square(v), axis=1) for v in vectors]
-                    + [tf.square(c) for c in biases]
-                )
-                objective = tf.reduce_sum(batch_w * (error + alpha * penalty)) / tf.cast(
-                    hi - lo, y.dtype
-                )
-            grads = tape.gradient(objective, [vectors, biases, kernel, intercept])
+            row_grads, bias_grad, kernel_grad, intercept_grad, error = batch_gradients(
+                vectors, biases, kernel, intercept, y[lo:hi], batch_w,
+                loss=loss, scale=scale,
+            )
             step += 1.0
-            rate = learning_rate * tf.sqrt(1.0 - _BETA_2**step) / (1.0 - _BETA_1**step)
+            rate = learning_rates[b] * tf.sqrt(1.0 - _BETA_2**step) / (1.0 - _BETA_1**step)
             new_tables = []
             for f in range(n_fields):
-                order, segments, unique, offsets = rows[f]
+                if f == 0:
+                    segments, unique, offsets = rows[f]
+                else:
+                    order, segments, unique, offsets = rows[f]
                 used = unique[offsets[b] : offsets[b + 1]]
-                where = used[:, None]
-                # Lazy Adam: sum the gradients of each used row (sorted segments),
-                # then update those rows of the table and of both moments only.
-                updated = []
-                for grad, (table, m, v) in zip(
-                    (grads[0][f], grads[1][f]),
-                    (tables[f][0::2], tables[f][1::2]),
-                ):
-                    grad = tf.math.segment_sum(
-                        tf.gather(grad, order[lo:hi]), segments[lo:hi]
+                seg = segments[lo:hi]
+                g_rows, g_bias, w_rows = row_grads[f], bias_grad, batch_w
+                if f > 0:  # only the first field's rows are in id order already
+                    o = order[lo:hi]
+                    g_rows, g_bias, w_rows = (
+                        tf.gather(g_rows, o), tf.gather(g_bias, o), tf.gather(w_rows, o)
                     )
-                    p_rows, m_rows, v_rows = adam(
-                        tf.gather(table, used), grad, tf.gather(m, used),
-                        tf.gather(v, used), rate,
-                    )
-                    updated.append((
-                        tf.tensor_scatter_nd_update(table, where, p_rows),
-                        tf.tensor_scatter_nd_update(m, where, m_rows),
-                        tf.tensor_scatter_nd_update(v, where, v_rows),
-                    ))
-                (factors, m_f, v_f), (bias, m_b, v_b) = updated
-                new_tables.append((factors, bias, m_f, m_b, v_f, v_b))
+                # The penalty alpha * weight * ||row||^2 of every rating, summed
+                # per row: 2 alpha (sum of the row's weights) row.
+                decay = 2.0 * alpha * scale * tf.math.segment_sum(w_rows, seg)
+                factors, factor_moments = lazy_adam(
+                    tables[f][0], tables[f][2], used,
+                    tf.math.segment_sum(g_rows, seg)
+                    + decay[:, None] * tf.gather(tables[f][0], used),
+                    rate,
+                )
+                bias, bias_moments = lazy_adam(
+                    tables[f][1], tables[f][3], used,
+                    tf.math.segment_sum(g_bias, seg) + decay * tf.gather(tables[f][1], used),
+                    rate,
+                )
+                new_tables.append((factors, bias, factor_moments, bias_moments))
             tables = new_tables
-            kernel, m_k, v_k = adam(kernel, grads[2], dense[2], dense[3], rate)
-            intercept, m_i, v_i = adam(intercept, grads[3], dense[4], dense[5], rate)
-            dense = (fix_norm(kernel), intercept, m_k, v_k, m_i, v_i)
+            kernel, m_k, v_k = adam(kernel, kernel_grad, dense[2][0], dense[2][1], rate)
+            intercept, m_i, v_i = adam(intercept, intercept_grad, dense[3][0], dense[3][1],
+                                       rate)
+            dense = (fix_norm(kernel), intercept, tf.stack([m_k, v_k]), tf.stack([m_i, v_i]))
             total += tf.reduce_sum(batch_w * error)
         return tables, dense, step, total / tf.reduce_sum(weight)
 
-    def fix_norm(kernel):
-        # Project the output weights back onto the sphere of radius sqrt(n_factors).
-        return kernel * tf.sqrt(tf.cast(tf.size(kernel), kernel.dtype)) / tf.norm(kernel)
-
-    _EPOCH_FUNCTIONS[loss] = run_epoch
     return run_epoch
 
 
-def gmf_output(vectors, biases, kernel, intercept):
-    """The GMF output of gathered rows: the formula of :func:`skgmf.build_gmf`.
-
-    ``vectors`` and ``biases`` hold one ``(batch, n_factors)`` and one ``(batch,)``
-    tensor per field; ``kernel`` is ``w`` of shape ``(n_factors,)``.
-    """
-    import tensorflow as tf
-
-    n_fields = len(vectors)
-    if n_fields == 2:
-        interaction = vectors[0] * vectors[1]
-    else:
-        # Eq. (2) of the NCF paper, summed over all pairs of fields.
-        interaction = tf.add_n(
-            [vectors[f] * vectors[g] for f in range(n_fields) for g in range(f + 1, n_fields)]
-        )
-    return tf.linalg.matvec(interaction, kernel) + intercept + tf.add_n(biases)
+def _prepare_epoch(epochs, sizes, batch_size):
+    """Draw the next epoch's rows and put them in training order (NumPy only)."""
+    perm, (idx, y, weight) = next(epochs)
+    batch = min(batch_size, len(perm))
+    perm = perm[batch_order(idx[perm, 0], sizes[0], batch)]
+    ids = [np.ascontiguousarray(idx[perm, f]) for f in range(idx.shape[1])]
+    rows = [batch_rows(ids[f], sizes[f], batch, presorted=f == 0)
+            for f in range(len(ids))]
+    return ids, y[perm], weight[perm], rows, batch
 
 
 def model_parameters(model):
@@ -238,9 +351,7 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
         False when ``max_iter`` ended training whose last epoch still improved
         the monitored quantity by more than ``tol``.
     """
-    import_keras()
-    import tensorflow as tf
-
+    tf = _tf()
     run_epoch = _epoch_function(loss)
     variables = model_parameters(model)
     n_fields = (len(variables) - 2) // 2
@@ -249,60 +360,62 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
     for f in range(n_fields):
         factors = tf.convert_to_tensor(variables[2 * f])
         bias = tf.convert_to_tensor(variables[2 * f + 1])[:, 0]
-        tables.append((factors, bias, tf.zeros_like(factors), tf.zeros_like(bias),
-                       tf.zeros_like(factors), tf.zeros_like(bias)))
+        tables.append((factors, bias, tf.zeros((sizes[f], 2, factors.shape[1])),
+                       tf.zeros((sizes[f], 2))))
     kernel = tf.convert_to_tensor(variables[-2])[:, 0]
     intercept = tf.convert_to_tensor(variables[-1])[0]
-    dense = (kernel, intercept, tf.zeros_like(kernel), tf.zeros_like(kernel),
-             tf.zeros_like(intercept), tf.zeros_like(intercept))
+    dense = (kernel, intercept, tf.zeros((2, kernel.shape[0])), tf.zeros((2,)))
     step = tf.constant(0.0)
-    settings = (
-        tf.constant(learning_rate, dtype=tf.float32),
-        tf.constant(alpha, dtype=tf.float32),
-    )
+    alpha = tf.constant(alpha, dtype=tf.float32)
 
     loss_curve, scores = [], [] if validate is not None else None
     best, best_weights, no_improvement = -np.inf, None, 0
-    for epoch in range(max_iter):
-        perm, (idx, y, weight) = next(epochs)
-        batch = min(batch_size, len(perm))
-        idx = idx[perm]
-        rows = [
-            tuple(tf.constant(a) for a in batch_rows(idx[:, f], sizes[f], batch))
-            for f in range(n_fields)
-        ]
-        tables, dense, step, epoch_loss = run_epoch(
-            tf.constant(idx), tf.constant(y[perm]), tf.constant(weight[perm]), rows,
-            tables, dense, step, *settings, tf.constant(batch, dtype=tf.int32),
-        )
-        for f in range(n_fields):
-            variables[2 * f].assign(tables[f][0])
-            variables[2 * f + 1].assign(tables[f][1][:, None])
-        variables[-2].assign(dense[0][:, None])
-        variables[-1].assign(dense[1][None])
-        epoch_loss = float(epoch_loss)
-        if not np.isfinite(epoch_loss):
-            raise ValueError(
-                f"Training diverged: the loss is {epoch_loss} at iteration {epoch + 1}. "
-                "Lower learning_rate or scale y."
+    # The next epoch's rows are drawn and ordered by NumPy in a thread while
+    # TensorFlow trains on the current one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(_prepare_epoch, epochs, sizes, batch_size)
+        for epoch in range(max_iter):
+            start = time.perf_counter()
+            ids, y, weight, rows, batch = upcoming.result()
+            if epoch + 1 < max_iter:
+                upcoming = pool.submit(_prepare_epoch, epochs, sizes, batch_size)
+            n_batches = -(-len(y) // batch)
+            rates = np.full(n_batches, learning_rate, dtype=np.float32)
+            tables, dense, step, epoch_loss = run_epoch(
+                [tf.constant(a) for a in ids], tf.constant(y), tf.constant(weight),
+                [tuple(tf.constant(a) for a in r if a is not None) for r in rows],
+                tables, dense, step, tf.constant(rates), alpha,
+                tf.constant(batch, dtype=tf.int32),
             )
-        loss_curve.append(epoch_loss)
-        current = -epoch_loss if validate is None else validate()
-        if validate is not None:
-            scores.append(current)
-        if verbose:
-            extra = "" if validate is None else f", validation score = {current:.6f}"
-            print(f"Iteration {epoch + 1}, loss = {epoch_loss:.6f}{extra}")
-        # MLPRegressor's rule: an improvement counts when it exceeds tol.
-        no_improvement = 0 if current > best + tol else no_improvement + 1
-        if current > best:
-            best = current
+            for f in range(n_fields):
+                variables[2 * f].assign(tables[f][0])
+                variables[2 * f + 1].assign(tables[f][1][:, None])
+            variables[-2].assign(dense[0][:, None])
+            variables[-1].assign(dense[1][None])
+            epoch_loss = float(epoch_loss)
+            if not np.isfinite(epoch_loss):
+                raise ValueError(
+                    f"Training diverged: the loss is {epoch_loss} at iteration {epoch + 1}. "
+                    "Lower learning_rate or scale y."
+                )
+            loss_curve.append(epoch_loss)
+            current = -epoch_loss if validate is None else validate()
             if validate is not None:
-                best_weights = model.get_weights()
-        if no_improvement >= n_iter_no_change:
+                scores.append(current)
             if verbose:
-                print(f"No improvement for {n_iter_no_change} iterations; stopping.")
-            break
+                extra = "" if validate is None else f", validation score = {current:.6f}"
+                print(f"Epoch {epoch + 1}/{max_iter}, loss = {epoch_loss:.6f}{extra}, "
+                      f"{time.perf_counter() - start:.2f} s")
+            # MLPRegressor's rule: an improvement counts when it exceeds tol.
+            no_improvement = 0 if current > best + tol else no_improvement + 1
+            if current > best:
+                best = current
+                if validate is not None:
+                    best_weights = model.get_weights()
+            if no_improvement >= n_iter_no_change:
+                if verbose:
+                    print(f"No improvement for {n_iter_no_change} iterations; stopping.")
+                break
     if best_weights is not None:
         model.set_weights(best_weights)
     converged = len(loss_curve) < max_iter or no_improvement > 0
