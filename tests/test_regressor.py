@@ -277,7 +277,7 @@ def test_verbose_prints_one_line_per_epoch(ratings, capsys):
     X, y = ratings
     GMFRegressor(**{**FAST_PARAMS, "verbose": 1}).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(",")[0] for line in lines] == ["Iteration 1", "Iteration 2"]
+    assert [line.split(",")[0] for line in lines] == ["Epoch 1/2", "Epoch 2/2"]
 
 
 def test_fit_leaves_global_random_state_alone(ratings):
