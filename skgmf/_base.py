@@ -21,6 +21,9 @@ _PREDICT_CHUNK = 1 << 16
 # Names of the first two columns of X, for messages.
 _COLUMN_NAMES = ("users", "items")
 
+# Learned state with a private name; public learned state ends with "_".
+_PRIVATE_STATE = frozenset({"_id_kinds", "_seen", "_item_counts", "_positive_index"})
+
 
 class BaseGMF(RecommenderMixin, BaseEstimator):
     """Fit, export and score; subclasses set the loss and the targets."""
@@ -99,7 +102,25 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
 
     # -- fit -----------------------------------------------------------------
 
+    def __sklearn_is_fitted__(self):
+        # n_iter_ is set last in fit: a fit that failed part-way is no fit.
+        return hasattr(self, "n_iter_")
+
+    def _forget_fit(self):
+        """Drop every fitted attribute, so that a failed fit leaves none behind."""
+        for name in list(vars(self)):
+            if (name.endswith("_") and not name.startswith("__")) or name in _PRIVATE_STATE:
+                delattr(self, name)
+
     def _fit(self, X, y, sample_weight):
+        self._forget_fit()
+        try:
+            return self._fit_new(X, y, sample_weight)
+        except BaseException:
+            self._forget_fit()
+            raise
+
+    def _fit_new(self, X, y, sample_weight):
         # Everything about the data is checked before TensorFlow is imported.
         if y is not None and self._loss != "log_loss":
             y = _check_numeric_y(y)
@@ -151,7 +172,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
                 self._export_weights()
                 return self._validation_score(*validation)
 
-        self.loss_curve_, self.validation_scores_, converged = train(
+        loss_curve, validation_scores, converged = train(
             self.model_,
             self._epochs(idx, y, sample_weight, shuffle_seed),
             loss=self._loss,
@@ -164,7 +185,11 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             validate=validate,
             verbose=self.verbose,
         )
-        self.n_iter_ = len(self.loss_curve_)
+        self.loss_curve_, self.validation_scores_ = loss_curve, validation_scores
+        self.best_validation_score_ = max(validation_scores) if validation_scores else None
+        self._export_weights()
+        # Last: it marks the fit as complete (see __sklearn_is_fitted__).
+        self.n_iter_ = len(loss_curve)
         if not converged:
             warnings.warn(
                 f"{type(self).__name__}: max_iter={self.max_iter} epochs reached while "
@@ -172,10 +197,6 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
                 "still improving; increase max_iter to train longer.",
                 ConvergenceWarning,
             )
-        self.best_validation_score_ = (
-            max(self.validation_scores_) if self.validation_scores_ else None
-        )
-        self._export_weights()
         return self
 
     def _initial_intercept(self, y, sample_weight):

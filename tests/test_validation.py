@@ -173,3 +173,45 @@ def test_first_fits_in_several_threads_leave_stderr_working():
         assert out.returncode == 0, out.stderr
         assert out.stdout.split() == ["False"]
         assert "VISIBLE" in out.stderr
+
+
+def test_a_failed_first_fit_leaves_the_estimator_unfitted():
+    est = GMFRegressor(**FAST_PARAMS)
+    with pytest.raises(ValueError, match="missing ids"):
+        est.fit([[1, 10], [2, np.nan]], [4.0, 3.0])
+    with pytest.raises(ValueError, match="n_features = 1"):
+        est.fit([[1], [2]], [4.0, 3.0])
+    for name in ["users_", "items_", "user_factors_"]:
+        with pytest.raises(NotFittedError):
+            getattr(est, name)
+    with pytest.raises(NotFittedError):
+        est.predict(X_GOOD)
+
+
+def test_a_failed_refit_does_not_keep_half_of_the_old_model():
+    est = GMFRegressor(**FAST_PARAMS).fit(X_GOOD, Y_GOOD)
+    X3 = [[1, 10, "a"], [1, 11, None], [2, 10, "b"], [3, 12, "a"]]
+    with pytest.raises(ValueError, match=r"Column 2 \(field 2\) of X holds missing"):
+        est.fit(X3, Y_GOOD)
+    # Not the 2-column model answering 3-column X while ignoring column 2.
+    with pytest.raises(NotFittedError):
+        est.predict([[1, 10, "a"], [2, 11, "b"]])
+    with pytest.raises(NotFittedError):
+        est.predict(X_GOOD)
+    assert est.fit(X_GOOD, Y_GOOD).predict(X_GOOD).shape == (4,)
+
+
+@pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
+def test_a_fit_that_fails_in_training_leaves_the_estimator_unfitted(Estimator, monkeypatch):
+    import skgmf._training
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(skgmf._training, "train", broken)
+    est = Estimator(**FAST_PARAMS)
+    with pytest.raises(RuntimeError, match="training failed"):
+        est.fit(X_GOOD, [1, 0, 1, 0])
+    with pytest.raises(NotFittedError):
+        est.predict(X_GOOD)
+    assert not hasattr(est, "categories_") and not hasattr(est, "n_features_in_")
