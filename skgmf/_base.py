@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._encoding import encode_ids, id_kind, lookup_ids
+from ._encoding import encode_ids, id_kind, lookup_ids, plain_value
 from ._random import epoch_permutations, spawn_seeds
 from ._recommend import RecommenderMixin
 
@@ -291,8 +291,8 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             ):
                 warnings.warn(
                     f"Column {f} ({name}) of X holds {kind} ids, but {fitted_kind} "
-                    f"ids in fit: {_plain(X[0, f])!r} never matches a fitted id such as "
-                    f"{_plain(self.categories_[f][0])!r}. Convert the ids as they were in fit.",
+                    f"ids in fit: {plain_value(X[0, f])!r} never matches a fitted id such as "
+                    f"{plain_value(self.categories_[f][0])!r}. Convert the ids as they were in fit.",
                     UserWarning,
                 )
             elif (
@@ -302,7 +302,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             ):
                 warnings.warn(
                     f"Every id in column {f} ({name}) of X is unknown (e.g. "
-                    f"{_plain(X[0, f])!r}); its predictions fall back to the biases of the "
+                    f"{plain_value(X[0, f])!r}); its predictions fall back to the biases of the "
                     "other columns.",
                     UserWarning,
                 )
@@ -363,11 +363,6 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     def item_bias_(self):
         check_is_fitted(self)
         return self.biases_[1]
-
-
-def _plain(value):
-    """A NumPy scalar as the Python value, for messages."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _column_name(f):

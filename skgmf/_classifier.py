@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseGMF
+from ._encoding import plain_value
 from ._sampling import NegativeSampler
 
 
@@ -256,13 +257,13 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
             if classes[0] != positive:
                 raise ValueError(
                     f"y holds a single class {classes[0].item()!r}, which is not the label "
-                    f"of an interaction ({_plain(positive)!r}): with sampled negatives, y must hold "
+                    f"of an interaction ({plain_value(positive)!r}): with sampled negatives, y must hold "
                     "interactions, or rows of both classes."
                 )
             negative = False if classes.dtype == bool else 0
             if classes.dtype.kind not in "biuf" or positive == negative:
                 raise ValueError(
-                    f"y holds a single class {_plain(positive)!r}: sampled negatives need a "
+                    f"y holds a single class {plain_value(positive)!r}: sampled negatives need a "
                     "label of their own. Use 1 (or True) for interactions, or pass "
                     "rows of both classes."
                 )
@@ -416,8 +417,3 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         """
         check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
-
-
-def _plain(value):
-    """A NumPy scalar as the Python value, for messages."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -5,6 +5,11 @@ import numpy as np
 import pandas as pd
 
 
+def plain_value(value):
+    """A NumPy scalar as the Python value, for messages (``'a'``, not ``np.str_('a')``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _sort_key(value):
     """Order ids of mixed types deterministically: by type name, then value."""
     return (type(value).__name__, str(value))

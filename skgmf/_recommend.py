@@ -1,12 +1,12 @@
 """Top-N recommendation and similar items from a fitted GMF's NumPy tables."""
 # License: BSD 3 clause
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._encoding import lookup_ids
+from ._encoding import lookup_ids, plain_value
 
 # Scores held at once by recommend / similar_items (users or items x candidates).
 _SCORE_BLOCK = 1 << 22
@@ -44,22 +44,29 @@ class RecommenderMixin:
         exclude_seen : bool, default=True
             Leave out the items a user interacted with in ``fit``.
         items : array-like of shape (n_candidates,), default=None
-            Candidate item ids (all must be known); by default every known item.
+            Candidate item ids (all must be known; a repeated id counts once); by
+            default every known item.
         return_scores : bool, default=False
-            Also return the scores (predicted rating, or decision function).
+            Also return the scores: the predicted rating (not clipped to
+            ``rating_range_``) of a :class:`GMFRegressor`, or the interaction's
+            logit for a :class:`GMFClassifier` (its ``decision_function``, or minus
+            it when ``pos_label`` is ``classes_[0]``).
         fill_value : object, default=None
             What fills the slots of a user with fewer than ``k`` eligible items
-            (one who has seen nearly every candidate). None picks -1 for integer
-            item ids, NaN for float ids and None for any other ids. It must not be a
-            known item id.
+            (one who has seen nearly every candidate). It must not be a known item
+            id, and for integer item ids it must be an integer that the returned
+            dtype holds. None picks -1 for integer item ids (the largest
+            ``uint64``, :math:`2^{64} - 1`, for unsigned ids beyond the ``int64``
+            range), NaN for float ids and None for any other ids.
 
         Returns
         -------
         recommended : ndarray of shape (n_users, k)
-            Item ids, best first. Integer ids come back as integers, float ids as
-            floats, other ids in an object array. A user with fewer than ``k``
-            eligible items gets them first, then ``fill_value`` (score ``-inf``):
-            a padded slot never names an item the user has seen.
+            Item ids, best first. Integer ids come back as ``int64`` (``uint64`` for
+            unsigned ids beyond the ``int64`` range), float ids as floats, other ids
+            in an object array. A user with fewer than ``k`` eligible items gets them
+            first, then ``fill_value`` (score ``-inf``): a padded slot never names an
+            item the user has seen.
         scores : ndarray of shape (n_users, k)
             Only if ``return_scores``.
         """
@@ -78,11 +85,14 @@ class RecommenderMixin:
             if (candidates < 0).any():
                 unknown = items[candidates < 0]
                 raise ValueError(
-                    f"items holds {len(unknown)} ids not seen in fit, e.g. {unknown[0]!r}."
+                    f"items holds {len(unknown)} ids not seen in fit, e.g. "
+                    f"{plain_value(unknown[0])!r}."
                 )
+            candidates = np.unique(candidates)  # a repeated candidate counts once
         if k > len(candidates):
             raise ValueError(f"k={k} exceeds the {len(candidates)} candidate items.")
         item_ids, fill_value = _output_ids(self.categories_[1], fill_value)
+        fill_checked = False
 
         item_vectors = self.factors_[1][candidates] * self.coef_
         item_bias = self.intercept_ + self.biases_[1][candidates]
@@ -102,7 +112,12 @@ class RecommenderMixin:
                 s[seen.row, seen.col] = -np.inf
             top, top_scores = _top_k(s, k)
             block_ids = item_ids[candidates[top]]
-            block_ids[top_scores == -np.inf] = fill_value
+            padded = top_scores == -np.inf
+            if padded.any():
+                if not fill_checked:
+                    _check_fill_is_no_item(self.categories_[1], fill_value)
+                    fill_checked = True
+                block_ids[padded] = fill_value
             ids[where], scores[where] = block_ids, top_scores
         return (ids, scores) if return_scores else ids
 
@@ -136,7 +151,7 @@ class RecommenderMixin:
         if (rows < 0).any():
             raise ValueError(
                 f"items holds {int((rows < 0).sum())} ids not seen in fit, e.g. "
-                f"{items[rows < 0][0]!r}."
+                f"{plain_value(items[rows < 0][0])!r}."
             )
         n_items = len(self.categories_[1])
         if k > n_items - 1:
@@ -157,29 +172,59 @@ class RecommenderMixin:
 
 
 def _output_ids(item_ids, fill_value):
-    """Item ids in the dtype ``recommend`` returns, and the padding value."""
+    """Item ids in the dtype ``recommend`` returns, and the checked padding value."""
     kind = item_ids.dtype.kind
     if kind in "iu":
-        item_ids = item_ids.astype(np.int64, copy=False)
-        default = -1
-    elif kind == "f":
-        default = np.nan
+        if kind == "u" and len(item_ids) and item_ids[-1] > np.iinfo(np.int64).max:
+            # Sorted ids: the last is the largest. int64 would turn it negative.
+            dtype, default = np.dtype(np.uint64), int(np.iinfo(np.uint64).max)
+        else:
+            dtype, default = np.dtype(np.int64), -1
+        item_ids = item_ids.astype(dtype, copy=False)
+        if fill_value is None:
+            return item_ids, default
+        if not isinstance(fill_value, Integral) or isinstance(fill_value, (bool, np.bool_)):
+            raise TypeError(
+                f"fill_value must be an integer for integer item ids, got "
+                f"{plain_value(fill_value)!r}."
+            )
+        info = np.iinfo(dtype)
+        if not info.min <= fill_value <= info.max:
+            raise ValueError(
+                f"fill_value={plain_value(fill_value)!r} does not fit the {dtype} item ids "
+                f"that recommend returns (from {info.min} to {info.max})."
+            )
+        return item_ids, dtype.type(fill_value)
+    if kind == "f":
+        if fill_value is None:
+            return item_ids, np.nan
+        if not isinstance(fill_value, Real) or isinstance(fill_value, (bool, np.bool_)):
+            raise TypeError(
+                f"fill_value must be a number for float item ids, got "
+                f"{plain_value(fill_value)!r}."
+            )
+        return item_ids, fill_value
+    return item_ids.astype(object), fill_value
+
+
+def _check_fill_is_no_item(item_ids, fill_value):
+    """Raise if the padding value is a known item id (NaN and None never are)."""
+    try:
+        if fill_value is None or fill_value != fill_value or hash(fill_value) is None:
+            return
+    except TypeError:  # unhashable: no id
+        return
+    if item_ids.dtype.kind in "iuf":
+        # Numeric ids are sorted (np.unique in encode_ids).
+        pos = np.searchsorted(item_ids, fill_value)
+        known = pos < len(item_ids) and item_ids[pos] == fill_value
     else:
-        item_ids = item_ids.astype(object)
-        default = None
-    if fill_value is None:
-        fill_value = default
-    elif kind in "iuf" and not isinstance(fill_value, (Integral, float, np.floating)):
-        raise TypeError(
-            f"fill_value must be a number for numeric item ids, got {fill_value!r}."
-        )
-    if fill_value is not None and fill_value == fill_value and fill_value in set(
-        item_ids.tolist()
-    ):
+        known = lookup_ids(item_ids, np.array([fill_value], dtype=object))[0] >= 0
+    if known:
         raise ValueError(
-            f"fill_value={fill_value!r} is a known item id; pass another fill_value."
+            f"fill_value={plain_value(fill_value)!r} is a known item id; pass another "
+            "fill_value."
         )
-    return item_ids, fill_value
 
 
 def _top_k(scores, k):

@@ -2,6 +2,7 @@
 # License: BSD 3 clause
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
@@ -155,3 +156,77 @@ def test_recommend_fill_value_must_not_be_an_item():
         est.recommend([0], k=3)
     ids = est.recommend([0], k=3, fill_value=-99)
     assert ids.tolist() == [[2, -99, -99]]
+
+
+@pytest.fixture(scope="module")
+def integer_ids():
+    """User 0 saw items 0, 1, 2 of 0..3: recommend([0], k=3) pads two slots."""
+    X = [[0, 0], [0, 1], [0, 2], [1, 3]]
+    return GMFRegressor(**FAST_PARAMS).fit(X, [4.0, 3.0, 5.0, 2.0])
+
+
+@pytest.mark.parametrize("fill_value", [0.5, np.nan, 3.0, "x", True])
+def test_integer_ids_need_an_integer_fill_value(integer_ids, fill_value):
+    # 0.5 used to be truncated to 0, an item the user has seen.
+    with pytest.raises(TypeError, match="fill_value must be an integer for integer item ids"):
+        integer_ids.recommend([0], k=3, fill_value=fill_value)
+
+
+def test_fill_value_must_fit_the_returned_ids(integer_ids):
+    with pytest.raises(ValueError, match=r"fill_value=1180591620717411303424 does not fit"):
+        integer_ids.recommend([0], k=3, fill_value=2**70)
+    assert integer_ids.recommend([0], k=3, fill_value=np.int8(-5)).tolist() == [[3, -5, -5]]
+
+
+def test_unsigned_ids_beyond_int64_come_back_unchanged():
+    items = np.array([7, 2**63 + 1, 2**63 + 5, 2**63 + 9], dtype=np.uint64)
+    X = pd.DataFrame({"user": np.array([0, 0, 0, 1], dtype=np.uint64), "item": items})
+    est = GMFRegressor(**FAST_PARAMS).fit(X, [4.0, 3.0, 5.0, 2.0])
+    assert est.items_.dtype == np.uint64
+    ids = est.recommend([1], k=3)  # user 1 saw item 2**63 + 9 only
+    assert ids.dtype == np.uint64
+    assert sorted(ids[0].tolist()) == [7, 2**63 + 1, 2**63 + 5]
+    # The default padding of unsigned ids beyond int64 is the largest uint64.
+    padded = est.recommend([0], k=3)
+    assert padded.tolist() == [[2**63 + 9, 2**64 - 1, 2**64 - 1]]
+    with pytest.raises(ValueError, match="does not fit the uint64 item ids"):
+        est.recommend([0], k=3, fill_value=-1)
+
+
+def test_fill_value_is_checked_only_when_a_slot_is_padded():
+    X = [[0, -1], [0, 1], [1, 2], [1, 1]]
+    est = GMFRegressor(**FAST_PARAMS).fit(X, [4.0, 3.0, 5.0, 2.0])
+    # Item -1 exists, but user 1 has an unseen item for its one slot: nothing padded.
+    assert est.recommend([1], k=1).tolist() == [[-1]]
+    with pytest.raises(ValueError, match="fill_value=-1 is a known item id"):
+        est.recommend([0], k=3)
+
+
+def test_repeated_candidates_count_once(regressor):
+    item_a, item_b = regressor.items_[:2]
+    users = regressor.users_[:4]
+    ids = regressor.recommend(users, k=2, items=[item_a, item_a, item_b], exclude_seen=False)
+    for row in ids:
+        assert sorted(row.tolist()) == [item_a, item_b]
+    with pytest.raises(ValueError, match="k=2 exceeds the 1 candidate items"):
+        regressor.recommend(users, k=2, items=[item_a, item_a])
+
+
+def test_unknown_item_messages_show_plain_values(regressor):
+    with pytest.raises(ValueError, match=r"e\.g\. 'nope'\.$"):
+        regressor.recommend(regressor.users_[:1], items=["nope"])
+    with pytest.raises(ValueError, match=r"e\.g\. 'nope'\.$"):
+        regressor.similar_items(["nope"])
+
+
+def test_classifier_scores_are_the_interactions_logit(data):
+    X, y = data
+    labels = np.where(y >= 4, "liked", "other")
+    clf = GMFClassifier(**FAST_PARAMS, pos_label="liked").fit(X, labels)
+    assert_array_equal(clf.classes_, ["liked", "other"])
+    user = clf.users_[0]
+    ids, scores = clf.recommend([user], k=5, return_scores=True, exclude_seen=False)
+    pairs = np.column_stack([np.repeat(user, 5), ids[0]])
+    proba_liked = clf.predict_proba(pairs)[:, 0]
+    assert_allclose(scores[0], -clf.decision_function(pairs), rtol=1e-6)
+    assert_allclose(1 / (1 + np.exp(-scores[0])), proba_liked, rtol=1e-6)
