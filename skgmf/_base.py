@@ -11,7 +11,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._encoding import encode_ids, id_kind, lookup_ids, plain_value
+from ._encoding import (
+    check_ids_present,
+    encode_ids,
+    id_kind,
+    lookup_ids,
+    warn_unknown_ids,
+)
 from ._random import epoch_permutations, spawn_seeds
 from ._recommend import RecommenderMixin
 
@@ -81,7 +87,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
                 "in column 1."
             )
         for f in range(X.shape[1]):
-            _check_ids(X[:, f], f)
+            check_ids_present(X[:, f], _column_where(f))
         return X if y is None else (X, y)
 
     # -- hooks for subclasses ------------------------------------------------
@@ -277,35 +283,14 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         return idx
 
     def _warn_unknown(self, X, idx):
-        """Warn when ids look like another kind than fit's, or a column is all unknown.
-
-        Both usually mean the ids were converted (``"1"`` for ``1``, ``1.0`` for
-        ``1``) and every prediction would silently fall back to the biases.
-        """
+        """Warn about ids of another kind than fit's, or a column of only unknown ids."""
         kinds = getattr(self, "_id_kinds", None) or [None] * len(self.categories_)
         for f, fitted_kind in enumerate(kinds):
-            name = _column_name(f)
-            kind = id_kind(X[:, f])
-            if fitted_kind and kind and "mixed" not in (kind, fitted_kind) and (
-                kind != fitted_kind
-            ):
-                warnings.warn(
-                    f"Column {f} ({name}) of X holds {kind} ids, but {fitted_kind} "
-                    f"ids in fit: {plain_value(X[0, f])!r} never matches a fitted id such as "
-                    f"{plain_value(self.categories_[f][0])!r}. Convert the ids as they were in fit.",
-                    UserWarning,
-                )
-            elif (
-                self.handle_unknown != "error"
-                and (idx[:, f] < 0).all()
-                and len(pd.unique(X[:, f])) > 1  # one new user is no surprise
-            ):
-                warnings.warn(
-                    f"Every id in column {f} ({name}) of X is unknown (e.g. "
-                    f"{plain_value(X[0, f])!r}); its predictions fall back to the biases of the "
-                    "other columns.",
-                    UserWarning,
-                )
+            warn_unknown_ids(
+                X[:, f], idx[:, f] if self.handle_unknown != "error" else None,
+                self.categories_[f], fitted_kind, _column_where(f),
+                "its predictions fall back to the biases of the other columns",
+            )
 
     def _decision_idx(self, idx):
         """Raw model output of encoded rows, in chunks of bounded memory."""
@@ -369,6 +354,11 @@ def _column_name(f):
     return _COLUMN_NAMES[f] if f < len(_COLUMN_NAMES) else f"field {f}"
 
 
+def _column_where(f):
+    """``"Column 0 (users) of X"``: column ``f`` of X, for messages."""
+    return f"Column {f} ({_column_name(f)}) of X"
+
+
 def _prepare_X(X):
     """Reject 1-D input in one line; keep nullable pandas integer ids integers."""
     if isinstance(X, pd.DataFrame):
@@ -395,28 +385,6 @@ def _prepare_X(X):
             f"{len(X)} values. Reshape your data to one (user, item) row per rating."
         )
     return X
-
-
-def _check_ids(values, f):
-    """Every id of one column is present: no NaN, None or infinity."""
-    if values.dtype.kind == "f":
-        missing, infinite = np.isnan(values), np.isinf(values)
-    elif values.dtype == object:
-        missing = pd.isna(values)
-        infinite = pd.Series(values, dtype=object).isin([np.inf, -np.inf]).to_numpy()
-    else:
-        return
-    if missing.any():
-        raise ValueError(
-            f"Column {f} ({_column_name(f)}) of X holds missing ids (NaN or None) in "
-            f"{int(missing.sum())} rows, first in row {int(np.argmax(missing))}; "
-            "every user and item needs an id."
-        )
-    if infinite.any():
-        raise ValueError(
-            f"Column {f} ({_column_name(f)}) of X holds infinite ids (inf) in "
-            f"{int(infinite.sum())} rows, first in row {int(np.argmax(infinite))}."
-        )
 
 
 def _check_numeric_y(y):

@@ -1,6 +1,8 @@
 """Id <-> row-index vocabularies for categorical fields (NumPy and pandas only)."""
 # License: BSD 3 clause
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -138,4 +140,70 @@ def _check_missing(values, field):
         raise ValueError(
             f"Input X contains missing ids (None or NaN) in column {field}; "
             "every user and item needs an id."
+        )
+
+
+def check_ids_present(values, where):
+    """Raise a ValueError if an id of ``values`` is missing (NaN, None) or infinite.
+
+    ``where`` names the ids in the message, e.g. ``"Column 0 (users) of X"``.
+    """
+    if values.dtype.kind == "f":
+        missing, infinite = np.isnan(values), np.isinf(values)
+    elif values.dtype == object:
+        missing = pd.isna(values)
+        infinite = pd.Series(values, dtype=object).isin([np.inf, -np.inf]).to_numpy()
+    else:
+        return
+    if missing.any():
+        raise ValueError(
+            f"{where} holds missing ids (NaN or None) in {int(missing.sum())} rows, "
+            f"first in row {int(np.argmax(missing))}; every user and item needs an id."
+        )
+    if infinite.any():
+        raise ValueError(
+            f"{where} holds infinite ids (inf) in {int(infinite.sum())} rows, first in "
+            f"row {int(np.argmax(infinite))}."
+        )
+
+
+def warn_unknown_ids(values, idx, ids, fitted_kind, where, fallback):
+    """Warn when ``values`` look like another kind of ids than fit's, or are all unknown.
+
+    Both usually mean the ids were converted (``"1"`` for ``1``, ``1.0`` for ``1``)
+    and every answer would silently be the fallback.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples,)
+        Ids given to ``predict``, ``recommend``, ...
+    idx : ndarray of shape (n_samples,)
+        Their rows in ``ids``, -1 where unknown; None to skip the all-unknown warning.
+    ids : ndarray of shape (n_ids,)
+        The vocabulary learned in ``fit``.
+    fitted_kind : str or None
+        :func:`id_kind` of the ids in ``fit``.
+    where : str
+        What holds the ids, for the message: ``"Column 0 (users) of X"``, ``"users"``.
+    fallback : str
+        What the unknown ids get instead, ending the all-unknown message.
+    """
+    kind = id_kind(values)
+    if fitted_kind and kind and "mixed" not in (kind, fitted_kind) and kind != fitted_kind:
+        warnings.warn(
+            f"{where} holds {kind} ids, but {fitted_kind} ids in fit: "
+            f"{plain_value(values[0])!r} never matches a fitted id such as "
+            f"{plain_value(ids[0])!r}. Convert the ids as they were in fit.",
+            UserWarning,
+        )
+    elif (
+        idx is not None
+        and len(idx)
+        and (idx < 0).all()
+        and len(pd.unique(values)) > 1  # one new user is no surprise
+    ):
+        warnings.warn(
+            f"Every id in {where[:1].lower()}{where[1:]} is unknown (e.g. "
+            f"{plain_value(values[0])!r}); {fallback}.",
+            UserWarning,
         )

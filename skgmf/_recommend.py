@@ -6,7 +6,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._encoding import lookup_ids, plain_value
+from ._encoding import check_ids_present, id_kind, lookup_ids, plain_value, warn_unknown_ids
 
 # Scores held at once by recommend / similar_items (users or items x candidates).
 _SCORE_BLOCK = 1 << 22
@@ -27,6 +27,27 @@ class RecommenderMixin:
                 f"was fitted on {len(self.categories_)} columns."
             )
 
+    def _fitted_kind(self, field):
+        """:func:`id_kind` of the ids of ``field`` in ``fit``."""
+        kinds = getattr(self, "_id_kinds", None)
+        return kinds[field] if kinds else None
+
+    def _item_rows(self, items):
+        """Rows of the item ids ``items``, which must all be known."""
+        items = np.asarray(items)
+        if items.ndim != 1:
+            raise ValueError(f"items must be one-dimensional, got shape {items.shape}.")
+        check_ids_present(items, "items")
+        rows = lookup_ids(self.categories_[1], items, field=1)
+        if (rows < 0).any():
+            unknown = items[rows < 0]
+            raise ValueError(
+                f"items holds {len(unknown)} ids not seen in fit, e.g. "
+                f"{plain_value(unknown[0])!r}"
+                f"{_kind_hint(items, self._fitted_kind(1))}."
+            )
+        return rows
+
     def recommend(self, users, k=10, *, exclude_seen=True, items=None,
                   return_scores=False, fill_value=None):
         """Top-``k`` items for each user, by the model's score.
@@ -38,7 +59,9 @@ class RecommenderMixin:
         ----------
         users : array-like of shape (n_users,)
             User ids. Users not seen in ``fit`` get the most popular items (most
-            interactions in ``fit``), with score NaN.
+            interactions in ``fit``), with score NaN; a ``UserWarning`` says so when
+            the ids are of another kind than in ``fit`` (``"1"`` for ``1``) or all
+            unknown. A missing id (NaN, None) raises a ``ValueError``.
         k : int, default=10
             Number of items per user; at most the number of candidate items.
         exclude_seen : bool, default=True
@@ -76,19 +99,16 @@ class RecommenderMixin:
         users = np.asarray(users)
         if users.ndim != 1:
             raise ValueError(f"users must be one-dimensional, got shape {users.shape}.")
+        check_ids_present(users, "users")
         user_rows = lookup_ids(self.categories_[0], users, field=0)
+        warn_unknown_ids(
+            users, user_rows, self.categories_[0], self._fitted_kind(0), "users",
+            "they get the most popular items, with score NaN",
+        )
         if items is None:
             candidates = np.arange(len(self.categories_[1]))
         else:
-            items = np.asarray(items)
-            candidates = lookup_ids(self.categories_[1], items, field=1)
-            if (candidates < 0).any():
-                unknown = items[candidates < 0]
-                raise ValueError(
-                    f"items holds {len(unknown)} ids not seen in fit, e.g. "
-                    f"{plain_value(unknown[0])!r}."
-                )
-            candidates = np.unique(candidates)  # a repeated candidate counts once
+            candidates = np.unique(self._item_rows(items))  # repeats count once
         if k > len(candidates):
             raise ValueError(f"k={k} exceeds the {len(candidates)} candidate items.")
         item_ids, fill_value = _output_ids(self.categories_[1], fill_value)
@@ -146,13 +166,7 @@ class RecommenderMixin:
         self._check_two_fields("similar_items")
         if not isinstance(k, Integral) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}.")
-        items = np.asarray(items)
-        rows = lookup_ids(self.categories_[1], items, field=1)
-        if (rows < 0).any():
-            raise ValueError(
-                f"items holds {int((rows < 0).sum())} ids not seen in fit, e.g. "
-                f"{plain_value(items[rows < 0][0])!r}."
-            )
+        rows = self._item_rows(items)
         n_items = len(self.categories_[1])
         if k > n_items - 1:
             raise ValueError(f"k={k} exceeds the {n_items - 1} other items.")
@@ -169,6 +183,14 @@ class RecommenderMixin:
             top, scores[start : start + len(r)] = _top_k(s, k)
             ids[start : start + len(r)] = self.categories_[1][top]
         return (ids, scores) if return_scores else ids
+
+
+def _kind_hint(values, fitted_kind):
+    """`` (string ids, but numeric ids in fit)`` when the kinds differ, else ``""``."""
+    kind = id_kind(values)
+    if fitted_kind and kind and "mixed" not in (kind, fitted_kind) and kind != fitted_kind:
+        return f" ({kind} ids, but {fitted_kind} ids in fit)"
+    return ""
 
 
 def _output_ids(item_ids, fill_value):

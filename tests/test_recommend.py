@@ -1,6 +1,8 @@
 """recommend and similar_items of both estimators."""
 # License: BSD 3 clause
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -230,3 +232,33 @@ def test_classifier_scores_are_the_interactions_logit(data):
     proba_liked = clf.predict_proba(pairs)[:, 0]
     assert_allclose(scores[0], -clf.decision_function(pairs), rtol=1e-6)
     assert_allclose(1 / (1 + np.exp(-scores[0])), proba_liked, rtol=1e-6)
+
+
+class TestIdsOfAnotherKind:
+    """recommend and similar_items say when the ids cannot be fit's."""
+
+    def test_string_users_on_an_integer_model_warn(self, integer_ids):
+        with pytest.warns(UserWarning, match="users holds string ids, but numeric ids in fit"):
+            ids, scores = integer_ids.recommend(["0", "1"], k=1, return_scores=True)
+        assert np.isnan(scores).all()  # what the warning is about: popularity only
+
+    def test_all_unknown_users_warn(self, integer_ids):
+        with pytest.warns(UserWarning, match="Every id in users is unknown"):
+            integer_ids.recommend([100, 101], k=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            integer_ids.recommend([100], k=1)  # one new user: no surprise
+            integer_ids.recommend([0, 100], k=1)
+
+    @pytest.mark.parametrize("users", [[np.nan, 0], [None, 1], [0, np.inf]])
+    def test_missing_users_are_rejected(self, integer_ids, users):
+        with pytest.raises(ValueError, match="users holds (missing|infinite) ids"):
+            integer_ids.recommend(users, k=1)
+
+    def test_items_of_another_kind_are_named(self, integer_ids):
+        with pytest.raises(ValueError, match=r"e\.g\. '1' \(string ids, but numeric ids"):
+            integer_ids.similar_items(["1"], k=1)
+        with pytest.raises(ValueError, match=r"e\.g\. '1' \(string ids, but numeric ids"):
+            integer_ids.recommend([0], k=1, items=["1", "2"])
+        with pytest.raises(ValueError, match="items holds missing ids"):
+            integer_ids.similar_items([np.nan], k=1)
