@@ -175,22 +175,41 @@ def batch_gradients(vectors, biases, kernel, intercept, y, weight, *, loss, scal
     return row_grads, d_pred, kernel_grad, tf.reduce_sum(d_pred), error
 
 
-def _epoch_function(loss="squared_error"):
-    """The training epoch as a ``tf.function``, traced once per process and loss.
+def _epoch_function(loss, n_fields):
+    """The training epoch as a ``tf.function``, traced once per process.
 
-    It takes the tables as arguments instead of capturing those of one model, so
-    every later fit (cross-validation, grid search) reuses the traced graph.
-    ``loss`` is ``"squared_error"`` (ratings) or ``"log_loss"`` (binary labels,
-    the model's output read as a logit).
+    One trace per loss and number of fields: the signature leaves every size
+    unknown, and the tables are arguments rather than captured variables, so every
+    later fit (cross-validation, grid search) reuses the traced graph. ``loss`` is
+    ``"squared_error"`` (ratings) or ``"log_loss"`` (binary labels, the model's
+    output read as a logit).
     """
+    key = (loss, n_fields)
     with _TRACE_LOCK:
-        if loss not in _EPOCH_FUNCTIONS:
-            _EPOCH_FUNCTIONS[loss] = _make_epoch_function(loss)
-        return _EPOCH_FUNCTIONS[loss]
+        if key not in _EPOCH_FUNCTIONS:
+            _EPOCH_FUNCTIONS[key] = _make_epoch_function(loss, n_fields)
+        return _EPOCH_FUNCTIONS[key]
 
 
-def _make_epoch_function(loss):
+def _make_epoch_function(loss, n_fields):
     tf = _tf()
+
+    def spec(*shape, dtype=tf.float32):
+        return tf.TensorSpec(shape, dtype)
+
+    vector = spec(None, dtype=tf.int32)
+    signature = (
+        [vector] * n_fields,  # ids
+        spec(None),  # y
+        spec(None),  # weight
+        [(vector,) * 3] + [(vector,) * 4] * (n_fields - 1),  # rows
+        [(spec(None, None), spec(None), spec(None, 2, None), spec(None, 2))] * n_fields,
+        (spec(None), spec(), spec(2, None), spec(2)),  # dense
+        spec(),  # step
+        spec(None),  # learning rates
+        spec(),  # alpha
+        spec(dtype=tf.int32),  # batch size
+    )
 
     def adam(p, grad, m, v, rate):
         # keras.optimizers.Adam's update, bias correction folded into the rate.
@@ -202,19 +221,22 @@ def _make_epoch_function(loss):
         # Project the output weights back onto the sphere of radius sqrt(n_factors).
         return kernel * tf.sqrt(tf.cast(tf.size(kernel), kernel.dtype)) / tf.norm(kernel)
 
-    def lazy_adam(table, moments, used, grad, rate):
+    def lazy_adam(table, moments, used, grad, decay, rate):
         # Read and write only the used rows of a table and of its two moments,
-        # which are stored side by side in one (n, 2, ...) tensor.
+        # which are stored side by side in one (n, 2, ...) tensor. decay is the
+        # penalty's gradient per unit of the row.
         where = used[:, None]
+        p = tf.gather(table, used)
+        if len(p.shape) == 2:
+            decay = decay[:, None]
         m_v = tf.gather(moments, used)
-        p, m, v = adam(tf.gather(table, used), grad, m_v[:, 0], m_v[:, 1], rate)
+        p, m, v = adam(p, grad + decay * p, m_v[:, 0], m_v[:, 1], rate)
         return (tf.tensor_scatter_nd_update(table, where, p),
                 tf.tensor_scatter_nd_update(moments, where, tf.stack([m, v], axis=1)))
 
-    @tf.function(
-        reduce_retracing=True,
-        input_signature=None,
-    )
+    # autograph=False and an explicit while loop: tracing is the one-off cost of
+    # the first fit in every process (every GridSearchCV worker), so keep it small.
+    @tf.function(input_signature=signature, autograph=False)
     def run_epoch(ids, y, weight, rows, tables, dense, step, learning_rates, alpha,
                   batch_size):
         # ids: per field, the epoch's embedding rows in training order (each batch
@@ -222,11 +244,10 @@ def _make_epoch_function(loss):
         # tables: per field (factors, biases, factor moments, bias moments).
         # dense: (kernel, intercept, kernel moments, intercept moments).
         # learning_rates: one per batch (the schedule).
-        n_fields = len(tables)
         n = tf.shape(y)[0]
         n_batches = (n + batch_size - 1) // batch_size
-        total = tf.constant(0.0, dtype=y.dtype)
-        for b in tf.range(n_batches):
+
+        def one_batch(b, total, step, tables, dense):
             lo = b * batch_size
             hi = tf.minimum(lo + batch_size, n)
             scale = 1.0 / tf.cast(hi - lo, y.dtype)
@@ -243,15 +264,12 @@ def _make_epoch_function(loss):
             rate = learning_rates[b] * tf.sqrt(1.0 - _BETA_2**step) / (1.0 - _BETA_1**step)
             new_tables = []
             for f in range(n_fields):
-                if f == 0:
-                    segments, unique, offsets = rows[f]
-                else:
-                    order, segments, unique, offsets = rows[f]
+                segments, unique, offsets = rows[f][-3:]
                 used = unique[offsets[b] : offsets[b + 1]]
                 seg = segments[lo:hi]
                 g_rows, g_bias, w_rows = row_grads[f], bias_grad, batch_w
                 if f > 0:  # only the first field's rows are in id order already
-                    o = order[lo:hi]
+                    o = rows[f][0][lo:hi]
                     g_rows, g_bias, w_rows = (
                         tf.gather(g_rows, o), tf.gather(g_bias, o), tf.gather(w_rows, o)
                     )
@@ -259,23 +277,25 @@ def _make_epoch_function(loss):
                 # per row: 2 alpha (sum of the row's weights) row.
                 decay = 2.0 * alpha * scale * tf.math.segment_sum(w_rows, seg)
                 factors, factor_moments = lazy_adam(
-                    tables[f][0], tables[f][2], used,
-                    tf.math.segment_sum(g_rows, seg)
-                    + decay[:, None] * tf.gather(tables[f][0], used),
-                    rate,
+                    tables[f][0], tables[f][2], used, tf.math.segment_sum(g_rows, seg),
+                    decay, rate,
                 )
                 bias, bias_moments = lazy_adam(
-                    tables[f][1], tables[f][3], used,
-                    tf.math.segment_sum(g_bias, seg) + decay * tf.gather(tables[f][1], used),
-                    rate,
+                    tables[f][1], tables[f][3], used, tf.math.segment_sum(g_bias, seg),
+                    decay, rate,
                 )
                 new_tables.append((factors, bias, factor_moments, bias_moments))
-            tables = new_tables
             kernel, m_k, v_k = adam(kernel, kernel_grad, dense[2][0], dense[2][1], rate)
             intercept, m_i, v_i = adam(intercept, intercept_grad, dense[3][0], dense[3][1],
                                        rate)
             dense = (fix_norm(kernel), intercept, tf.stack([m_k, v_k]), tf.stack([m_i, v_i]))
-            total += tf.reduce_sum(batch_w * error)
+            return b + 1, total + tf.reduce_sum(batch_w * error), step, new_tables, dense
+
+        _, total, step, tables, dense = tf.while_loop(
+            lambda b, *_: b < n_batches,
+            one_batch,
+            (tf.constant(0), tf.constant(0.0, dtype=y.dtype), step, list(tables), dense),
+        )
         return tables, dense, step, total / tf.reduce_sum(weight)
 
     return run_epoch
@@ -303,8 +323,22 @@ def model_parameters(model):
     return params + [output.kernel.value, output.bias.value]
 
 
+def learning_rates(learning_rate, schedule, epoch, max_iter, n_batches):
+    """Step sizes of one epoch's batches under ``schedule``.
+
+    ``"constant"`` keeps ``learning_rate``; ``"cosine"`` decays it along half a
+    cosine from ``learning_rate`` at the first batch to 0 after the last batch of
+    epoch ``max_iter`` (Loshchilov and Hutter, 2017, without restarts).
+    """
+    if schedule == "constant":
+        return np.full(n_batches, learning_rate, dtype=np.float32)
+    progress = (epoch + np.arange(n_batches) / n_batches) / max_iter
+    return (learning_rate * 0.5 * (1.0 + np.cos(np.pi * progress))).astype(np.float32)
+
+
 def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_size,
-          max_iter, tol, n_iter_no_change, validate=None, verbose=0):
+          max_iter, tol, n_iter_no_change, validate=None, verbose=0,
+          schedule="constant"):
     """Train ``model`` in place, epoch by epoch, with MLPRegressor's stopping rules.
 
     The loss of a batch ``B`` is, per rating as in SGD matrix factorization (and
@@ -341,6 +375,8 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
         weights are restored at the end.
     verbose : int
         Print one line per epoch when > 0.
+    schedule : {"constant", "cosine"}, default="constant"
+        Learning-rate schedule, see :func:`learning_rates`.
 
     Returns
     -------
@@ -352,9 +388,9 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
         the monitored quantity by more than ``tol``.
     """
     tf = _tf()
-    run_epoch = _epoch_function(loss)
     variables = model_parameters(model)
     n_fields = (len(variables) - 2) // 2
+    run_epoch = _epoch_function(loss, n_fields)
     sizes = [int(variables[2 * f].shape[0]) for f in range(n_fields)]
     tables = []
     for f in range(n_fields):
@@ -380,7 +416,7 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
             if epoch + 1 < max_iter:
                 upcoming = pool.submit(_prepare_epoch, epochs, sizes, batch_size)
             n_batches = -(-len(y) // batch)
-            rates = np.full(n_batches, learning_rate, dtype=np.float32)
+            rates = learning_rates(learning_rate, schedule, epoch, max_iter, n_batches)
             tables, dense, step, epoch_loss = run_epoch(
                 [tf.constant(a) for a in ids], tf.constant(y), tf.constant(weight),
                 [tuple(tf.constant(a) for a in r if a is not None) for r in rows],
