@@ -2,9 +2,11 @@
 # License: BSD 3 clause
 
 import re
+import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from skgmf.__main__ import main
@@ -17,6 +19,17 @@ RMSE_LINE = re.compile(
     r"(?P<mean>\d+\.\d{2}) gives (?P<baseline>\d+\.\d{4})\)$",
     re.MULTILINE,
 )
+
+
+def run_without_convergence_warning(argv):
+    """``main(argv)``, failing on a ConvergenceWarning.
+
+    The defaults end training at max_iter; the command prints the number of epochs
+    instead of sklearn's warning.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        main(argv)
 
 
 def test_help_names_the_command_and_is_plain_text(capsys):
@@ -32,11 +45,12 @@ def test_help_names_the_command_and_is_plain_text(capsys):
 
 def test_ml100k_run_prints_the_mean_baseline_as_an_rmse(capsys):
     path = require_dataset("ml-100k/u.data")
-    main(["--data-home", str(path.parents[1]), "--no-download"])
+    run_without_convergence_warning(["--data-home", str(path.parents[1]), "--no-download"])
     out = capsys.readouterr().out
     assert out.startswith("MovieLens 100K: 80000 training and 20000 test ratings")
     match = RMSE_LINE.search(out)
     assert match is not None, out
+    assert re.search(r"fitted in \d+\.\d s \(\d+ epochs\)", out), out
 
     # The same split as the command, recomputed here.
     ratings = np.loadtxt(path, dtype=np.int64)
@@ -51,9 +65,10 @@ def test_ml100k_run_prints_the_mean_baseline_as_an_rmse(capsys):
 
 
 def test_without_data_falls_back_to_synthetic_ratings(tmp_path, capsys):
-    main(["--data-home", str(tmp_path), "--no-download"])
+    run_without_convergence_warning(["--data-home", str(tmp_path), "--no-download"])
     out = capsys.readouterr().out
     assert out.startswith("MovieLens 100K unavailable")
     assert "synthetic ratings (skgmf.datasets.make_ratings): 80000 training" in out
     assert RMSE_LINE.search(out) is not None, out
+    assert re.search(r"fitted in \d+\.\d s \(\d+ epochs\)", out), out
     assert list(tmp_path.iterdir()) == []
