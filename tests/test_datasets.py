@@ -75,12 +75,24 @@ def test_load_movies_ml100k_genres_from_the_u_item_flags():
     assert set(genres) == set(genre["name"]) and len(genres) == 2893
 
 
-def test_load_ml_latest_small_from_versioned_folder():
-    home = require_dataset("ml-latest-small-2016/ratings.csv").parents[1]
-    df = load_movielens("ml-latest-small", data_home=home, download=False)
-    # The newest local version (2018: 100,836 ratings) is preferred.
-    assert len(df) in (100_004, 100_836)
+def test_load_ml_latest_small_from_versioned_folder(tmp_path):
+    # Both snapshots side by side (links to the real copies): the newest must win.
+    for version in ("ml-latest-small-2016", "ml-latest-small-2018"):
+        real = require_dataset(f"{version}/ratings.csv").parent
+        (tmp_path / version).symlink_to(real, target_is_directory=True)
+    df = load_movielens("ml-latest-small", data_home=tmp_path, download=False)
+    assert len(df) == 100_836  # 2018's count; 2016 has 100,004
     assert df["rating"].min() == 0.5
+
+
+def test_newest_versioned_folder_wins(tmp_path):
+    header = "userId,movieId,rating,timestamp\n"
+    for version, n_rows in (("ml-latest-small-2016", 3), ("ml-latest-small-2018", 2)):
+        (tmp_path / version).mkdir()
+        rows = "".join(f"{u},1,4.0,0\n" for u in range(1, n_rows + 1))
+        (tmp_path / version / "ratings.csv").write_text(header + rows)
+    df = load_movielens("ml-latest-small", data_home=tmp_path, download=False)
+    assert df["user"].tolist() == [1, 2]
 
 
 def test_missing_copy_without_download_raises(tmp_path):
