@@ -267,7 +267,8 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
                     "label of their own. Use 1 (or True) for interactions, or pass "
                     "rows of both classes."
                 )
-            classes = np.array([negative, positive], dtype=classes.dtype)
+            # Sorted, as classes_ always is: pos_label=-1 gives [-1, 0].
+            classes = np.sort(np.array([negative, positive], dtype=classes.dtype))
         self.classes_ = classes
         self._positive_index = int(np.flatnonzero(classes == positive)[0])
         return (y == positive).astype(np.float32)

@@ -229,3 +229,18 @@ def test_validation_split_is_stratified():
         train, val = clf._split_validation(y, seed)
         assert len(val) == 200 and y[val].sum() == 20
         assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == 1000
+
+
+def test_classes_are_sorted_with_sampled_negatives(interactions):
+    X = interactions[:2000]
+    params = dict(FAST_PARAMS, n_negatives=1)
+    minus = GMFClassifier(**params, pos_label=-1).fit(X, np.full(len(X), -1))
+    plus = GMFClassifier(**params, pos_label=1).fit(X, np.full(len(X), 1))
+    assert_array_equal(minus.classes_, [-1, 0])  # was [0, -1]
+    assert_array_equal(plus.classes_, [0, 1])
+    # The same model; predict_proba's columns follow classes_, so the interaction
+    # is column 0 for pos_label=-1 and column 1 for pos_label=1.
+    assert_allclose(minus.predict_proba(X)[:, 0], plus.predict_proba(X)[:, 1], rtol=1e-5)
+    assert_allclose(minus.decision_function(X), -plus.decision_function(X),
+                    rtol=1e-5, atol=1e-7)
+    assert_array_equal(minus.predict(X) == -1, plus.predict(X) == 1)
