@@ -1,0 +1,91 @@
+"""Fixed costs and throughput of GMFRegressor: first-fit overhead, epoch cost, predict.
+
+Run from the repository root::
+
+    SKGMF_DATA_HOME=../shared/data python benchmarks/bench_speed.py
+
+Prints a Markdown table:
+
+- first-fit overhead: in a fresh process with TensorFlow already imported, the
+  first fit on ML-100K ``u1.base`` minus an identical second fit (tracing the
+  training graph and building Keras objects for the first time);
+- seconds per epoch on ML-1M (800k ratings, defaults) and the fit's peak memory;
+- predict throughput on 1M integer (user, item) pairs, best of 5.
+"""
+# License: BSD 3 clause
+
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+FIRST_FIT = """
+import time, warnings
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from skgmf import GMFRegressor
+from skgmf._model import import_keras
+from skgmf.datasets import _read_ratings, get_data_home
+warnings.simplefilter("ignore", ConvergenceWarning)
+import_keras()
+train = _read_ratings(get_data_home() / "ml-100k" / "u1.base")
+X, y = train[["user", "item"]].to_numpy(), train["rating"].to_numpy(float)
+times = []
+for _ in range(3):
+    start = time.perf_counter()
+    GMFRegressor(random_state=0).fit(X, y)
+    times.append(time.perf_counter() - start)
+print(times)
+"""
+
+THROUGHPUT = """
+import resource, time, warnings
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold
+from skgmf import GMFRegressor
+from skgmf.datasets import load_movielens
+warnings.simplefilter("ignore", ConvergenceWarning)
+df = load_movielens("ml-1m")
+X, y = df[["user", "item"]].to_numpy(), df["rating"].to_numpy(float)
+train, _ = next(KFold(5, shuffle=True, random_state=0).split(X))
+X, y = X[train], y[train]
+GMFRegressor(max_iter=1).fit(X[:1000], y[:1000])  # import and trace
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+start = time.perf_counter()
+est = GMFRegressor(random_state=0).fit(X, y)
+fit_s = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+pairs = X[np.random.default_rng(0).integers(0, len(X), 1_000_000)]
+best = min(
+    (lambda s: (est.predict(pairs), time.perf_counter() - s)[1])(time.perf_counter())
+    for _ in range(5)
+)
+print([fit_s, est.n_iter_, peak, rss, 1e6 / best])
+"""
+
+
+def run(code):
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    first, second, third = run(FIRST_FIT)
+    fit_s, n_iter, peak, before, pairs_per_s = run(THROUGHPUT)
+    print("| measure | value |")
+    print("|---|---:|")
+    print(f"| ML-100K u1.base: first fit, TensorFlow imported (s) | {first:.2f} |")
+    print(f"| ML-100K u1.base: identical second / third fit (s) | {second:.2f} / {third:.2f} |")
+    print(f"| first-fit overhead (s) | {first - min(second, third):.2f} |")
+    print(f"| ML-1M fold 0 (800k ratings): fit (s), epochs | {fit_s:.2f}, {n_iter} |")
+    print(f"| ML-1M: seconds per epoch | {fit_s / n_iter:.3f} |")
+    print(f"| ML-1M: peak RSS before / after the fit (MB) | {before:.0f} / {peak:.0f} |")
+    print(f"| predict, 1M integer pairs (M pairs/s) | {pairs_per_s / 1e6:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
