@@ -92,6 +92,10 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
 
     # -- hooks for subclasses ------------------------------------------------
 
+    def _check_targets(self, y):
+        """``y`` as given, or a one-line ValueError that names ``y``; before validate_data."""
+        return _check_numeric_y(y)
+
     def _encode_targets(self, y):
         """``y`` as float32 training targets; may set fitted attributes."""
         raise NotImplementedError
@@ -128,8 +132,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
 
     def _fit_new(self, X, y, sample_weight):
         # Everything about the data is checked before TensorFlow is imported.
-        if y is not None and self._loss != "log_loss":
-            y = _check_numeric_y(y)
+        y = self._check_targets(y)
         X, y = self._validate_X(X, reset=True, y=y, y_numeric=self._loss != "log_loss")
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
         if np.any(sample_weight < 0):
@@ -389,6 +392,8 @@ def _prepare_X(X):
 
 def _check_numeric_y(y):
     """Ratings as numbers, or a one-line error that names ``y``."""
+    if y is None:
+        return y  # validate_data says that y is required
     try:
         values = np.asarray(y)
     except (TypeError, ValueError):

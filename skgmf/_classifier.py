@@ -4,6 +4,7 @@
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -237,6 +238,21 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
             # Training-only state: not worth keeping (or pickling) with the model.
             for name in ("_sampler", "_validation_negatives", "_validation_seed"):
                 self.__dict__.pop(name, None)
+
+    def _check_targets(self, y):
+        # Before validate_data: np.asarray(["a", np.nan]) would make NaN the label "nan".
+        try:
+            labels = np.asarray(y, dtype=object)
+        except (TypeError, ValueError):
+            return y  # ragged and the like: validate_data says what is wrong
+        if labels.ndim == 1:
+            missing = pd.isna(labels)
+            if missing.any():
+                raise ValueError(
+                    f"y holds missing labels (NaN or None) in {int(missing.sum())} rows, "
+                    f"first in row {int(np.argmax(missing))}; every row needs a label."
+                )
+        return y
 
     def _encode_targets(self, y):
         check_classification_targets(y)

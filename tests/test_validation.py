@@ -33,18 +33,47 @@ BAD_DATA = {
 }
 
 
-def test_bad_data_fails_before_tensorflow_is_imported():
-    """Every bad input of BAD_DATA raises a one-line ValueError and imports no TensorFlow."""
+Y_LABELS = [1, 0, 1, 0]
+
+# As BAD_DATA, for GMFClassifier; an optional fifth entry holds its parameters.
+CLASSIFIER_BAD_DATA = {
+    "nan id": ([[1, 10], [np.nan, 11]], [1, 0], None, "Column 0 (users) of X holds missing"),
+    "none id": ([[1, "a"], [2, None]], [1, 0], None, "Column 1 (items) of X holds missing"),
+    "none label": (X_GOOD, ["a", "b", None, "a"], None, "y holds missing labels"),
+    "nan label": (X_GOOD, ["a", "b", np.nan, "a"], None, "y holds missing labels"),
+    "nan y": (X_GOOD, [1.0, np.nan, 0.0, 1.0], None, "y holds missing labels"),
+    "multiclass": (X_GOOD, [0, 1, 2, 0], None, "Only binary classification"),
+    "continuous": (X_GOOD, [0.5, 1.5, 0.0, 1.0], None, "Unknown label type"),
+    "one class": (X_GOOD, [1, 1, 1, 1], None, "only one class"),
+    "pos_label needed": (X_GOOD, ["a", "b", "a", "b"], None, "set pos_label",
+                         {"n_negatives": 1}),
+    "unknown pos_label": (X_GOOD, Y_LABELS, None, "pos_label=2 is not a label",
+                          {"pos_label": 2}),
+    "empty X": ("np.empty((0, 2))", [], None, "0 sample"),
+    "lengths": (X_GOOD, [1, 0], None, "inconsistent numbers of samples"),
+    "negative weight": (X_GOOD, Y_LABELS, [1, -1, 1, 1], "sample_weight must be non-negative"),
+    "one column": ([[1], [2]], [1, 0], None, "n_features = 1"),
+    "1-D X": ([1, 2, 3], [1, 0, 1], None, "1-D array of 3 values"),
+}
+
+
+@pytest.mark.parametrize(
+    "Estimator, cases",
+    [(GMFRegressor, BAD_DATA), (GMFClassifier, CLASSIFIER_BAD_DATA)],
+    ids=["GMFRegressor", "GMFClassifier"],
+)
+def test_bad_data_fails_before_tensorflow_is_imported(Estimator, cases):
+    """Every bad input raises a one-line ValueError and imports no TensorFlow."""
     code = textwrap.dedent(f"""
         import sys
         import numpy as np
         from numpy import nan
-        from skgmf import GMFRegressor
-        cases = {BAD_DATA!r}
-        for name, (X, y, w, words) in cases.items():
+        from skgmf import {Estimator.__name__} as Estimator
+        cases = {cases!r}
+        for name, (X, y, w, words, *params) in cases.items():
             X = eval(X) if isinstance(X, str) else X
             try:
-                GMFRegressor().fit(X, y, sample_weight=w)
+                Estimator(**(params[0] if params else {{}})).fit(X, y, sample_weight=w)
             except ValueError as exc:
                 message = str(exc)
                 assert words in message, (name, message)
