@@ -16,6 +16,7 @@ from ._encoding import (
     encode_ids,
     id_kind,
     lookup_ids,
+    plain_value,
     warn_unknown_ids,
 )
 from ._random import epoch_permutations, spawn_seeds
@@ -312,9 +313,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             rows = np.where(known, idx[:, f], 0)
             out += np.where(known, biases[rows], 0.0)
             vectors.append(factors[rows] * known[:, None])
-        if len(vectors) == 1:
-            interaction = vectors[0]
-        elif len(vectors) == 2:
+        if len(vectors) == 2:
             interaction = vectors[0] * vectors[1]
         else:
             # Sum of pairwise products: ((sum v)^2 - sum v^2) / 2, the FM identity.
@@ -363,30 +362,72 @@ def _column_where(f):
 
 
 def _prepare_X(X):
-    """Reject 1-D input in one line; keep nullable pandas integer ids integers."""
+    """Reject 1-D input in one line; keep the integer ids of a DataFrame integers."""
     if isinstance(X, pd.DataFrame):
-        converted = {}
-        for column, dtype in X.dtypes.items():
-            if pd.api.types.is_extension_array_dtype(dtype) and (
-                pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-            ):
-                if X[column].isna().any():
-                    f = list(X.columns).index(column)
-                    raise ValueError(
-                        f"Column {f} ({_column_name(f)}) of X holds missing ids (NA); "
-                        "every user and item needs an id."
-                    )
-                converted[column] = dtype.numpy_dtype
-        return X.astype(converted) if converted else X
-    try:
-        ndim = X.ndim if hasattr(X, "ndim") else np.ndim(np.asarray(X, dtype=object))
-    except (TypeError, ValueError):
-        ndim = None  # ragged: validate_data says what is wrong
+        return _prepare_frame(X)
+    if hasattr(X, "ndim"):
+        ndim = X.ndim
+    elif isinstance(X, (list, tuple)):
+        # The first entry tells a list of ids from a list of rows, without copying
+        # the whole list into an array.
+        try:
+            ndim = 1 if len(X) and np.ndim(X[0]) == 0 else None
+        except (TypeError, ValueError):
+            ndim = None
+    else:
+        ndim = None  # ragged, generators, ...: validate_data says what is wrong
     if ndim == 1:
         raise ValueError(
             f"Expected a 2-D X of (user, item) rows, got a 1-D array of "
             f"{len(X)} values. Reshape your data to one (user, item) row per rating."
         )
+    return X
+
+
+def _prepare_frame(X):
+    """A DataFrame whose integer id columns survive the conversion to one array.
+
+    Nullable ``Int64`` columns become NumPy integers (NA is a missing id). Integer
+    columns beside float columns (or ``int64`` beside ``uint64``) would become
+    floats in one NumPy array, which turns ``1`` into ``1.0`` and merges ids beyond
+    2**53: they are passed as Python ints in an object array instead.
+    """
+    duplicated = X.columns[X.columns.duplicated()]
+    if len(duplicated):
+        raise ValueError(
+            f"X has duplicate column names, e.g. {plain_value(duplicated[0])!r}; "
+            "give every column its own name."
+        )
+    columns, dtypes = {}, []
+    for f in range(X.shape[1]):  # by position: names may be anything
+        dtype = X.dtypes.iloc[f]
+        if pd.api.types.is_extension_array_dtype(dtype) and (
+            pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        ):
+            column = X.iloc[:, f]
+            if column.isna().any():
+                raise ValueError(
+                    f"{_column_where(f)} holds missing ids (NA); every user and item "
+                    "needs an id."
+                )
+            dtype = dtype.numpy_dtype
+            columns[f] = column.to_numpy(dtype=dtype)
+        dtypes.append(dtype if isinstance(dtype, np.dtype) else np.dtype(object))
+    try:
+        common = np.result_type(*dtypes).kind
+    except TypeError:
+        # No common dtype (datetime64 beside int64), which check_array needs.
+        return X.astype(object)
+    if common == "f":
+        for f, dtype in enumerate(dtypes):
+            if dtype.kind in "iu":
+                values = columns[f] if f in columns else X.iloc[:, f].to_numpy()
+                columns[f] = values.astype(object)
+    if not columns:
+        return X
+    X = X.copy(deep=False)
+    for f, values in columns.items():
+        X.isetitem(f, values)
     return X
 
 

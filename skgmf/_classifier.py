@@ -401,7 +401,8 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
             ``pos_label`` is ``classes_[0]`` that is minus the interaction's logit.
         """
         logit = self._decision_idx(self._encode_X(X))
-        return logit if self._positive_index == 1 else -logit
+        # Models pickled before pos_label have no _positive_index: classes_[1].
+        return logit if getattr(self, "_positive_index", 1) == 1 else -logit
 
     def predict_proba(self, X):
         """Probabilities of both classes for the rows of ``X``.

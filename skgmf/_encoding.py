@@ -144,12 +144,15 @@ def _check_missing(values, field):
 
 
 def check_ids_present(values, where):
-    """Raise a ValueError if an id of ``values`` is missing (NaN, None) or infinite.
+    """Raise a ValueError if an id of ``values`` is missing (NaN, None, NaT) or infinite.
 
     ``where`` names the ids in the message, e.g. ``"Column 0 (users) of X"``.
     """
     if values.dtype.kind == "f":
         missing, infinite = np.isnan(values), np.isinf(values)
+    elif values.dtype.kind in "mM":  # datetime64, timedelta64
+        missing = np.isnat(values)
+        infinite = np.zeros(len(values), dtype=bool)
     elif values.dtype == object:
         missing = pd.isna(values)
         infinite = pd.Series(values, dtype=object).isin([np.inf, -np.inf]).to_numpy()
@@ -157,7 +160,7 @@ def check_ids_present(values, where):
         return
     if missing.any():
         raise ValueError(
-            f"{where} holds missing ids (NaN or None) in {int(missing.sum())} rows, "
+            f"{where} holds missing ids (NaN, None or NaT) in {int(missing.sum())} rows, "
             f"first in row {int(np.argmax(missing))}; every user and item needs an id."
         )
     if infinite.any():

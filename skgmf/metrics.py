@@ -306,7 +306,8 @@ class SampledRankingScorer:
             if self.relevance_threshold is not None:
                 relevant = y >= self.relevance_threshold
             elif hasattr(model, "classes_"):  # rows of the interaction label
-                relevant = y == model.classes_[model._positive_index]
+                # Models pickled before pos_label have no _positive_index: classes_[1].
+                relevant = y == model.classes_[getattr(model, "_positive_index", 1)]
         users = lookup_ids(model.categories_[0], X[relevant, 0], field=0)
         items = lookup_ids(model.categories_[1], X[relevant, 1], field=1)
         known = (users >= 0) & (items >= 0)

@@ -244,3 +244,18 @@ def test_classes_are_sorted_with_sampled_negatives(interactions):
     assert_allclose(minus.decision_function(X), -plus.decision_function(X),
                     rtol=1e-5, atol=1e-7)
     assert_array_equal(minus.predict(X) == -1, plus.predict(X) == 1)
+
+
+def test_a_model_without_positive_index_takes_classes_1(ncf_style, interactions):
+    """Models pickled before pos_label existed lack _positive_index."""
+    import copy
+
+    from skgmf.metrics import SampledRankingScorer
+
+    old = copy.deepcopy(ncf_style)
+    del old._positive_index
+    assert_allclose(old.decision_function(interactions[:50]),
+                    ncf_style.decision_function(interactions[:50]))
+    scorer = SampledRankingScorer(n_negatives=5, random_state=0)
+    y = np.ones(200)
+    assert scorer(old, interactions[:200], y) == scorer(ncf_style, interactions[:200], y)

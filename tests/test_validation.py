@@ -244,3 +244,65 @@ def test_a_fit_that_fails_in_training_leaves_the_estimator_unfitted(Estimator, m
     with pytest.raises(NotFittedError):
         est.predict(X_GOOD)
     assert not hasattr(est, "categories_") and not hasattr(est, "n_features_in_")
+
+
+def test_duplicate_column_names_are_named():
+    # Nullable columns used to fail with "truth value of a Series is ambiguous".
+    X = pd.DataFrame({"a": pd.array([1, 2, 3, 1], dtype="Int64"),
+                      "b": pd.array([7, 8, 7, 9], dtype="Int64")})
+    X.columns = ["id", "id"]
+    with pytest.raises(ValueError, match="X has duplicate column names, e.g. 'id'"):
+        GMFRegressor(**FAST_PARAMS).fit(X, Y_GOOD)
+
+
+@pytest.mark.parametrize("kind", ["datetime frame", "datetime array", "timedelta array"])
+def test_nat_ids_are_missing_ids(kind):
+    days = pd.to_datetime(["2020-01-01", "2020-01-02", None, "2020-01-03"])
+    X = {
+        "datetime frame": pd.DataFrame({"user": days, "item": [1, 2, 3, 4]}),
+        "datetime array": np.column_stack([days.to_numpy()] * 2),
+        "timedelta array": np.column_stack([(days - days[0]).to_numpy()] * 2),
+    }[kind]
+    with pytest.raises(ValueError, match=r"Column 0 \(users\) of X holds missing ids"):
+        GMFRegressor(**FAST_PARAMS).fit(X, Y_GOOD)
+
+
+def test_datetime_ids_beside_integer_ids():
+    days = pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-02", "2020-01-03"])
+    X = pd.DataFrame({"user": days, "item": [1, 2, 3, 4]})
+    est = GMFRegressor(**FAST_PARAMS).fit(X, Y_GOOD)
+    assert len(est.users_) == 3 and est.items_.tolist() == [1, 2, 3, 4]
+    assert np.isfinite(est.predict(X)).all()
+
+
+def test_a_list_of_rows_is_not_copied_to_learn_its_shape(monkeypatch):
+    from skgmf import _base
+
+    X = [[1, 10]] * 1000
+    calls = []
+    original = np.asarray
+    monkeypatch.setattr(np, "asarray", lambda *a, **k: calls.append(a) or original(*a, **k))
+    assert _base._prepare_X(X) is X
+    assert not calls
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="1-D array of 3 values"):
+        _base._prepare_X(["a", "b", "c"])
+
+
+def test_integer_ids_beside_float_ids_stay_integers():
+    # One float column used to make every column float: 2**60 + 1 and 2**60 + 2
+    # became the same id.
+    items = [2**60 + 1, 2**60 + 2, 2**60 + 3, 2**60 + 1]
+    X = pd.DataFrame({"user": [1, 2, 3, 1], "item": items, "hour": [0.5, 1.5, 0.5, 2.5]})
+    est = GMFRegressor(**FAST_PARAMS).fit(X, Y_GOOD)
+    assert est.users_.dtype.kind == "i" and est.users_.tolist() == [1, 2, 3]
+    assert est.items_.tolist() == sorted(set(items))
+    assert_allclose(est.predict(X), est.predict(X.iloc[::-1])[::-1], rtol=1e-6)
+
+
+def test_int64_ids_beside_uint64_ids_stay_distinct():
+    items = np.array([7, 2**63 + 1, 2**63 + 5, 2**63 + 9], dtype=np.uint64)
+    X = pd.DataFrame({"user": [0, 0, 0, 1], "item": items})
+    est = GMFRegressor(**FAST_PARAMS).fit(X, Y_GOOD)
+    assert est.items_.tolist() == [7, 2**63 + 1, 2**63 + 5, 2**63 + 9]
+    assert sorted(est.recommend([1], k=3)[0].tolist()) == [7, 2**63 + 1, 2**63 + 5]
