@@ -39,7 +39,8 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         "n_factors": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -153,7 +154,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         categories = [ids for ids, _ in encoded]
         idx = np.column_stack([col_idx for _, col_idx in encoded]).astype(np.int32)
         # Sort rows by (ids, y, weight) so that fitting ignores the input row order.
-        order = np.lexsort([sample_weight, y, *idx.T[::-1]])
+        order = _canonical_order(idx, y, sample_weight, [len(ids) for ids in categories])
         idx, y, sample_weight = idx[order], y[order], sample_weight[order]
         all_idx, all_y = idx, y
         validation = None
@@ -188,8 +189,9 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             loss=self._loss,
             alpha=self.alpha,
             learning_rate=self.learning_rate,
-            batch_size=self.batch_size,
+            batch_size=self._batch_size(self._rows_per_epoch(y)),
             max_iter=self.max_iter,
+            schedule=self.learning_rate_schedule,
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
             validate=validate,
@@ -208,6 +210,23 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
                 ConvergenceWarning,
             )
         return self
+
+    def _rows_per_epoch(self, y):
+        """Training rows of one epoch (the classifier adds sampled negatives)."""
+        return len(y)
+
+    def _batch_size(self, n_rows):
+        """``batch_size``, or for ``"auto"`` about ``30 * sqrt(n_rows)``.
+
+        Rounded to a power of two within [256, 131072]: 8192 for ML-100K's 80,000
+        training ratings, 32768 for ML-1M's 800,000, 131072 for 25 million. Chosen
+        with the default learning rate and epochs on held-out training ratings of
+        both (benchmarks/tune_movielens.py): small data sets want more, smaller
+        steps per epoch; large ones a step cost spread over more ratings.
+        """
+        if self.batch_size != "auto":
+            return self.batch_size
+        return int(2 ** np.clip(np.round(np.log2(30 * np.sqrt(max(n_rows, 1)))), 8, 17))
 
     def _initial_intercept(self, y, sample_weight):
         return np.average(y, weights=sample_weight)
@@ -446,6 +465,25 @@ def _check_numeric_y(y):
     except (TypeError, ValueError) as exc:
         raise ValueError(f"y must hold numeric ratings: {exc}.") from None
     return y
+
+
+def _canonical_order(idx, y, sample_weight, sizes):
+    """Rows in order of (ids, y, sample_weight): the same for any input row order.
+
+    A least-significant-first radix sort on the ids (linear for tables of up to
+    65536 rows); the full lexicographic sort only when some (id, id, ...) tuple
+    repeats, so that y and the weight must break the tie.
+    """
+    order = np.arange(len(idx))
+    for f in reversed(range(idx.shape[1])):
+        keys = idx[order, f]
+        if sizes[f] <= 1 << 16:
+            keys = keys.astype(np.uint16)
+        order = order[np.argsort(keys, kind="stable")]
+    sorted_idx = idx[order]
+    if len(order) > 1 and (sorted_idx[1:] == sorted_idx[:-1]).all(axis=1).any():
+        return np.lexsort([sample_weight, y, *idx.T[::-1]])
+    return order
 
 
 def _restrict_to_training(categories, idx, *others):

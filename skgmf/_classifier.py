@@ -44,10 +44,15 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         biases it uses.
 
     learning_rate : float, default=0.01
-        Step size of the Adam optimizer.
+        Initial step size of the Adam optimizer.
 
-    batch_size : int, default=16384
-        Rows (observed and sampled) per minibatch.
+    learning_rate_schedule : {"constant", "cosine"}, default="constant"
+        Keep ``learning_rate``, or decay it along half a cosine to 0 at the end of
+        epoch ``max_iter``.
+
+    batch_size : int or "auto", default=16384
+        Rows (observed and sampled) per minibatch; ``"auto"`` as in
+        :class:`GMFRegressor`, counting the sampled negatives.
 
     max_iter : int, default=20
         Maximum number of epochs.
@@ -174,6 +179,7 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         *,
         alpha=0.003,
         learning_rate=0.01,
+        learning_rate_schedule="constant",
         batch_size=16384,
         max_iter=20,
         n_negatives=0,
@@ -190,6 +196,7 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         self.n_factors = n_factors
         self.alpha = alpha
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.n_negatives = n_negatives
@@ -347,6 +354,9 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         neg_idx = idx[rows].copy()
         neg_idx[:, 1] = sampler.sample(neg_idx[:, 0], rng)
         return neg_idx, np.zeros(len(rows), dtype=np.float32), sample_weight[rows]
+
+    def _rows_per_epoch(self, y):
+        return len(y) + self.n_negatives * int(np.sum(y == 1))
 
     def _epochs(self, idx, y, sample_weight, seed):
         if self.n_negatives == 0:

@@ -25,90 +25,98 @@ _EPOCH_FUNCTIONS = {}
 _TRACE_LOCK = threading.Lock()
 
 
-def batch_order(ids, n_ids, batch_size):
-    """Order the rows of every minibatch by id; whole batches keep their place.
-
-    Within a minibatch the order of the rows does not change the gradient, so the
-    rows of each batch are sorted by the first field's id: its gradients then sum
-    by a sorted segment sum without any gather.
-
-    Parameters
-    ----------
-    ids : ndarray of shape (n_samples,), dtype=int32
-        Embedding rows of the first field, in the epoch's row order.
-    n_ids : int
-        Number of rows of its table.
-    batch_size : int
-        Rows per minibatch; the last batch may be shorter.
-
-    Returns
-    -------
-    order : ndarray of shape (n_samples,), dtype=intp
-        Positions that put every batch's rows in id order.
-    """
-    order = np.empty(len(ids), dtype=np.intp)
-    # NumPy's stable sort is a radix sort for 16-bit keys: linear in the batch.
-    keys = ids.astype(np.uint16) if n_ids <= 1 << 16 else ids
-    for lo in range(0, len(ids), batch_size):
-        order[lo : lo + batch_size] = lo + np.argsort(
-            keys[lo : lo + batch_size], kind="stable"
-        )
-    return order
+def _stable_argsort(keys, n_keys):
+    """``np.argsort(keys, kind="stable")``; a linear radix sort for 16-bit keys."""
+    if n_keys <= 1 << 16:
+        keys = keys.astype(np.uint16)
+    return np.argsort(keys, kind="stable")
 
 
-def batch_rows(ids, n_ids, batch_size, *, presorted=False):
-    """For every minibatch, the distinct embedding rows it uses, in sorted order.
+class EpochLayout:
+    """The NumPy half of a training epoch: rows in training order, and per field
+    which embedding rows every minibatch uses.
 
-    This is the NumPy half of the lazy (sparse) Adam step: a batch's gradient
-    reaches only the rows its ratings use, so only those rows of a table, and of
-    Adam's two moments, are read and written, and a step costs the same whatever
-    the size of the table. Sorting here, on the NumPy side, lets TensorFlow sum
-    the gradients of repeated ids with a sorted segment sum, several times cheaper
-    than an unsorted one.
+    A minibatch is a set: the order of its rows does not change its gradient. So
+    the rows of every batch are put in order of their first field's id (users),
+    whose gradients then sum with a sorted segment sum and no gather; for every
+    other field, the batch's positions in that field's id order are given. And
+    lazy Adam reads and writes only the distinct rows a batch uses, so a step costs
+    the same whatever the size of the tables.
+
+    Everything is computed for the whole epoch at once, in time linear in its
+    number of rows: the rows sorted by each field's id are computed once per set of
+    rows (once per fit, or per epoch when the classifier draws new negatives), and
+    each epoch only stable-sorts them by their batch number, a radix sort.
 
     Parameters
     ----------
-    ids : ndarray of shape (n_samples,), dtype=int32
-        Embedding rows of one field, in the epoch's row order.
-    n_ids : int
-        Number of rows of the table.
-    batch_size : int
-        Rows per minibatch; the last batch may be shorter.
-    presorted : bool, default=False
-        Every batch's ids are sorted already (see :func:`batch_order`); ``order``
-        is then None.
-
-    Returns
-    -------
-    order : ndarray of shape (n_samples,), dtype=int32, or None
-        Per batch, the positions (within the batch) of its rows sorted by id.
-    segments : ndarray of shape (n_samples,), dtype=int32
-        Per batch, the index of each sorted row's id among the batch's ids.
-    unique : ndarray, dtype=int32
-        The distinct ids of every batch, batch after batch.
-    offsets : ndarray of shape (n_batches + 1,), dtype=int32
-        Batch ``b``'s distinct ids are ``unique[offsets[b]:offsets[b + 1]]``.
+    sizes : list of int
+        Number of rows of every field's table.
     """
-    n = len(ids)
-    order = None if presorted else np.empty(n, dtype=np.int32)
-    segments = np.empty(n, dtype=np.int32)
-    unique, offsets = [], [0]
-    keys = ids.astype(np.uint16) if n_ids <= 1 << 16 else ids
-    for lo in range(0, n, batch_size):
-        hi = min(lo + batch_size, n)
-        if presorted:
-            sorted_ids = ids[lo:hi]
-        else:
-            o = np.argsort(keys[lo:hi], kind="stable")
-            order[lo:hi] = o
-            sorted_ids = ids[lo:hi][o]
-        new = np.empty(hi - lo, dtype=bool)
-        new[0] = True
-        np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=new[1:])
-        segments[lo:hi] = np.cumsum(new) - 1
-        unique.append(sorted_ids[new])
-        offsets.append(offsets[-1] + len(unique[-1]))
-    return order, segments, np.concatenate(unique), np.asarray(offsets, dtype=np.int32)
+
+    def __init__(self, sizes):
+        self.sizes = sizes
+        self._rows, self._by_field = None, None
+
+    def epoch(self, perm, idx, y, weight, batch_size):
+        """Lay out one epoch.
+
+        Parameters
+        ----------
+        perm : ndarray of shape (n_samples,)
+            The epoch's random order: batch ``b`` holds the rows
+            ``perm[b * batch_size:(b + 1) * batch_size]``.
+        idx : ndarray of shape (n_samples, n_fields), dtype=int32
+            Embedding rows of every field.
+        y, weight : ndarray of shape (n_samples,)
+        batch_size : int
+
+        Returns
+        -------
+        ids : list of ndarray of shape (n_samples,), dtype=int32
+            Every field's embedding rows in training order.
+        y, weight : ndarray of shape (n_samples,)
+            In training order.
+        rows : list of tuple
+            For every field, ``(order, segments, unique, offsets)`` (no ``order``
+            for the first field): ``order`` holds, per batch, the positions within
+            the batch of its rows sorted by the field's id; ``segments`` the index
+            of each of them among the batch's distinct ids; the distinct ids of
+            batch ``b`` are ``unique[offsets[b]:offsets[b + 1]]``.
+        """
+        n = len(perm)
+        if idx is not self._rows:  # new rows: sort them by each field's id once
+            self._rows = idx
+            self._by_field = [_stable_argsort(idx[:, f], size)
+                              for f, size in enumerate(self.sizes)]
+        n_batches = -(-n // batch_size)
+        batch_of = np.empty(n, dtype=np.int64)
+        batch_of[perm] = np.arange(n) // batch_size
+        starts = np.arange(0, n, batch_size)
+        rows, order = [], None
+        for f, by_id in enumerate(self._by_field):
+            # Rows grouped by batch, in id order within each batch.
+            grouped = by_id[_stable_argsort(batch_of[by_id], n_batches)]
+            sorted_ids = idx[grouped, f]
+            new = np.empty(n, dtype=bool)
+            new[0] = True
+            np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=new[1:])
+            new[starts] = True
+            distinct = np.cumsum(new) - 1
+            offsets = np.append(distinct[starts], distinct[-1] + 1).astype(np.int32)
+            segments = (distinct - np.repeat(offsets[:-1], np.diff(np.append(starts, n))))
+            unique = sorted_ids[new]
+            if f == 0:
+                order = grouped  # the training order
+                position = np.empty(n, dtype=np.int64)
+                position[order] = np.arange(n)
+                rows.append((segments.astype(np.int32), unique, offsets))
+            else:
+                local = position[grouped] - np.repeat(starts, np.diff(np.append(starts, n)))
+                rows.append((local.astype(np.int32), segments.astype(np.int32), unique,
+                             offsets))
+        ids = [np.ascontiguousarray(idx[order, f]) for f in range(idx.shape[1])]
+        return ids, y[order], weight[order], rows
 
 
 def _tf():
@@ -240,7 +248,7 @@ def _make_epoch_function(loss, n_fields):
     def run_epoch(ids, y, weight, rows, tables, dense, step, learning_rates, alpha,
                   batch_size):
         # ids: per field, the epoch's embedding rows in training order (each batch
-        # sorted by the first field). rows: per field, batch_rows' output.
+        # sorted by the first field). rows: per field, see EpochLayout.epoch.
         # tables: per field (factors, biases, factor moments, bias moments).
         # dense: (kernel, intercept, kernel moments, intercept moments).
         # learning_rates: one per batch (the schedule).
@@ -301,15 +309,11 @@ def _make_epoch_function(loss, n_fields):
     return run_epoch
 
 
-def _prepare_epoch(epochs, sizes, batch_size):
-    """Draw the next epoch's rows and put them in training order (NumPy only)."""
+def _prepare_epoch(epochs, layout, batch_size):
+    """Draw the next epoch's rows and lay them out for training (NumPy only)."""
     perm, (idx, y, weight) = next(epochs)
     batch = min(batch_size, len(perm))
-    perm = perm[batch_order(idx[perm, 0], sizes[0], batch)]
-    ids = [np.ascontiguousarray(idx[perm, f]) for f in range(idx.shape[1])]
-    rows = [batch_rows(ids[f], sizes[f], batch, presorted=f == 0)
-            for f in range(len(ids))]
-    return ids, y[perm], weight[perm], rows, batch
+    return (*layout.epoch(perm, idx, y, weight, batch), batch)
 
 
 def model_parameters(model):
@@ -408,18 +412,19 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
     best, best_weights, no_improvement = -np.inf, None, 0
     # The next epoch's rows are drawn and ordered by NumPy in a thread while
     # TensorFlow trains on the current one.
+    layout = EpochLayout(sizes)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(_prepare_epoch, epochs, sizes, batch_size)
+        upcoming = pool.submit(_prepare_epoch, epochs, layout, batch_size)
         for epoch in range(max_iter):
             start = time.perf_counter()
             ids, y, weight, rows, batch = upcoming.result()
             if epoch + 1 < max_iter:
-                upcoming = pool.submit(_prepare_epoch, epochs, sizes, batch_size)
+                upcoming = pool.submit(_prepare_epoch, epochs, layout, batch_size)
             n_batches = -(-len(y) // batch)
             rates = learning_rates(learning_rate, schedule, epoch, max_iter, n_batches)
             tables, dense, step, epoch_loss = run_epoch(
                 [tf.constant(a) for a in ids], tf.constant(y), tf.constant(weight),
-                [tuple(tf.constant(a) for a in r if a is not None) for r in rows],
+                [tuple(tf.constant(a) for a in r) for r in rows],
                 tables, dense, step, tf.constant(rates), alpha,
                 tf.constant(batch, dtype=tf.int32),
             )

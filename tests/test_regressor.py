@@ -141,7 +141,8 @@ class TestUnknownIds:
 
     def test_known_pair_uses_factors(self, fitted):
         u, i = self.known_pair(fitted)
-        assert_allclose(fitted.predict([[u, i]]), numpy_gmf(fitted, np.array([[u, i]])))
+        assert_allclose(fitted.predict([[u, i]]), numpy_gmf(fitted, np.array([[u, i]])),
+                        rtol=1e-5)
 
     def test_unknown_user_falls_back_to_mean_plus_item_bias(self, fitted):
         _, i = self.known_pair(fitted)

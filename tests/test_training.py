@@ -6,7 +6,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skgmf import GMFClassifier, GMFRegressor
-from skgmf._training import batch_gradients, batch_order, batch_rows, gmf_output
+from skgmf._training import EpochLayout, batch_gradients, gmf_output
 
 from .conftest import FAST_PARAMS
 
@@ -44,25 +44,44 @@ def test_written_out_gradient_equals_autodiff(loss, n_fields):
     assert_allclose(got_error, error, rtol=1e-5)
 
 
-def test_batch_rows_sum_repeated_ids_in_order():
-    ids = np.array([3, 1, 3, 0, 2, 2, 2, 5], dtype=np.int32)
-    order, segments, unique, offsets = batch_rows(ids, 6, batch_size=5)
-    # Batch 0 is [3, 1, 3, 0, 2], batch 1 is [2, 2, 5].
-    assert_array_equal(unique, [0, 1, 2, 3, 2, 5])
-    assert_array_equal(offsets, [0, 4, 6])
-    assert_array_equal(ids[:5][order[:5]], [0, 1, 2, 3, 3])
-    assert_array_equal(segments, [0, 1, 2, 3, 3, 0, 0, 1])
-    # A table of 70,000 rows takes the general (not 16-bit) sort: the same answer.
-    big = batch_rows(ids, 70_000, batch_size=5)
-    for a, b in zip(big, (order, segments, unique, offsets)):
+@pytest.mark.parametrize("batch_size", [7, 64, 1000])
+def test_epoch_layout_keeps_each_batch_and_sorts_within_it(batch_size):
+    rng = np.random.default_rng(0)
+    n = 500
+    idx = np.column_stack([rng.integers(0, 40, n), rng.integers(0, 90, n),
+                           rng.integers(0, 5, n)]).astype(np.int32)
+    y, w = rng.normal(size=n), rng.uniform(size=n)
+    perm = rng.permutation(n)
+    ids, y_out, w_out, rows = EpochLayout([40, 90, 5]).epoch(perm, idx, y, w, batch_size)
+    # Row r of the epoch is row `order[r]` of the input: recover it from y.
+    order = np.argsort(y)[np.searchsorted(np.sort(y), y_out)]
+    assert_array_equal(y[order], y_out) and assert_array_equal(w[order], w_out)
+    for lo in range(0, n, batch_size):
+        b, hi = lo // batch_size, min(lo + batch_size, n)
+        # The same rows as the permutation's batch, users in order.
+        assert set(order[lo:hi]) == set(perm[lo:hi])
+        assert np.all(np.diff(ids[0][lo:hi]) >= 0)
+        for f in range(3):
+            assert_array_equal(ids[f], idx[order, f])
+            local, segments, unique, offsets = (None, *rows[f]) if f == 0 else rows[f]
+            batch_ids = ids[f][lo:hi] if f == 0 else ids[f][lo:hi][local[lo:hi]]
+            assert np.all(np.diff(batch_ids) >= 0)
+            used = unique[offsets[b]:offsets[b + 1]]
+            assert_array_equal(used, np.unique(ids[f][lo:hi]))
+            assert_array_equal(used[segments[lo:hi]], batch_ids)
+
+
+def test_epoch_layout_large_tables_take_the_general_sort():
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, 50, (300, 2)).astype(np.int32)
+    perm, y = rng.permutation(300), np.arange(300.0)
+    small = EpochLayout([50, 50]).epoch(perm, idx, y, y, 32)
+    large = EpochLayout([70_000, 70_000]).epoch(perm, idx, y, y, 32)
+    for a, b in zip(small[0] + [small[1]], large[0] + [large[1]]):
         assert_array_equal(a, b)
-
-
-def test_batch_order_sorts_within_batches_only():
-    ids = np.array([3, 1, 3, 0, 2, 2, 9, 5], dtype=np.int32)
-    order = batch_order(ids, 10, batch_size=5)
-    assert_array_equal(ids[order], [0, 1, 2, 3, 3, 2, 5, 9])
-    assert sorted(order[:5]) == [0, 1, 2, 3, 4] and sorted(order[5:]) == [5, 6, 7]
+    for a, b in zip(small[3], large[3]):
+        for x, z in zip(a, b):
+            assert_array_equal(x, z)
 
 
 def keras_reference_fit(est, X, y, n_epochs):
@@ -107,6 +126,7 @@ def test_training_is_keras_adam_on_the_keras_model(low_rank_ratings):
     X, y = low_rank_ratings
     X, y = X[:3000], y[:3000]
     est = GMFRegressor(n_factors=4, max_iter=3, batch_size=len(y), learning_rate=0.05,
+                       learning_rate_schedule="constant",
                        alpha=0.05, random_state=0)
     with pytest.warns(Warning):  # max_iter: still improving
         est.fit(X, y)
