@@ -161,7 +161,14 @@ def batch_gradients(vectors, biases, kernel, intercept, y, weight, *, loss, scal
         The unscaled, unweighted loss of every rating.
     """
     tf = _tf()
-    y_pred = gmf_output(vectors, biases, kernel, intercept)
+    if len(vectors) == 2:
+        partners = [vectors[1], vectors[0]]
+        interaction = vectors[0] * vectors[1]
+    else:
+        total = tf.add_n(vectors)
+        partners = [total - v for v in vectors]
+        interaction = (tf.square(total) - tf.add_n([tf.square(v) for v in vectors])) / 2
+    y_pred = tf.linalg.matvec(interaction, kernel) + intercept + tf.add_n(biases)
     if loss == "log_loss":
         error = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=y_pred)
         d_pred = tf.sigmoid(y_pred) - y
@@ -171,13 +178,6 @@ def batch_gradients(vectors, biases, kernel, intercept, y, weight, *, loss, scal
         d_pred = 2.0 * residual
     d_pred = d_pred * weight * scale
     scaled_kernel = d_pred[:, None] * kernel  # d objective / d interaction
-    if len(vectors) == 2:
-        partners = [vectors[1], vectors[0]]
-        interaction = vectors[0] * vectors[1]
-    else:
-        total = tf.add_n(vectors)
-        partners = [total - v for v in vectors]
-        interaction = (tf.square(total) - tf.add_n([tf.square(v) for v in vectors])) / 2
     row_grads = [scaled_kernel * partner for partner in partners]
     kernel_grad = tf.linalg.matvec(interaction, d_pred, transpose_a=True)
     return row_grads, d_pred, kernel_grad, tf.reduce_sum(d_pred), error
