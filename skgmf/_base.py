@@ -29,7 +29,9 @@ _PREDICT_CHUNK = 1 << 16
 _COLUMN_NAMES = ("users", "items")
 
 # Learned state with a private name; public learned state ends with "_".
-_PRIVATE_STATE = frozenset({"_id_kinds", "_seen", "_item_counts", "_positive_index"})
+_PRIVATE_STATE = frozenset(
+    {"_id_kinds", "_seen", "_item_counts", "_positive_index", "_keras_model"}
+)
 
 
 class BaseGMF(RecommenderMixin, BaseEstimator):
@@ -112,6 +114,60 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         """Score (higher is better) of encoded validation rows, for early stopping."""
         raise NotImplementedError
 
+    # -- persistence ---------------------------------------------------------
+
+    def __getstate__(self):
+        # The Keras model is left out: it is rebuilt from the NumPy tables on
+        # demand (see model_), so loading needs neither TensorFlow nor Keras.
+        state = dict(super().__getstate__())
+        state.pop("_keras_model", None)
+        if "_seen" in state:
+            # Plain arrays rather than a scipy matrix, which skops does not trust.
+            seen = state["_seen"]
+            state["_seen"] = {"indptr": seen.indptr, "indices": seen.indices}
+        from . import __version__
+
+        state["_skgmf_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        from . import __version__
+        from .exceptions import InconsistentVersionWarning
+
+        state = dict(state)
+        version = state.pop("_skgmf_version", None)
+        if version != __version__:
+            warnings.warn(
+                InconsistentVersionWarning(
+                    estimator_name=type(self).__name__,
+                    current_skgmf_version=__version__,
+                    original_skgmf_version=version,
+                ),
+                stacklevel=2,
+            )
+        if "model_" in state:
+            # Written before model_ became a property: the pickle held the model.
+            state["_keras_model"] = state.pop("model_")
+        if isinstance(state.get("_seen"), dict):
+            state["_seen"] = _seen_matrix(state["_seen"], state["categories_"])
+        super().__setstate__(state)
+
+    @property
+    def model_(self):
+        """The Keras GMF network, rebuilt from the NumPy tables when first needed."""
+        model = self.__dict__.get("_keras_model")
+        if model is None:
+            check_is_fitted(self)
+            from ._model import build_gmf_from_weights
+
+            self._check_backend()
+            model = build_gmf_from_weights(
+                self.factors_, self.biases_, self.coef_, self.intercept_
+            )
+            # Two threads may both build it; every caller gets the one that is kept.
+            model = self.__dict__.setdefault("_keras_model", model)
+        return model
+
     # -- fit -----------------------------------------------------------------
 
     def __sklearn_is_fitted__(self):
@@ -170,7 +226,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         from ._model import build_gmf
         from ._training import train
 
-        self.model_ = build_gmf(
+        self._keras_model = build_gmf(
             [len(ids) for ids in self.categories_],
             self.n_factors,
             intercept=self._initial_intercept(y, sample_weight),
@@ -184,7 +240,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
                 return self._validation_score(*validation)
 
         loss_curve, validation_scores, converged = train(
-            self.model_,
+            self._keras_model,
             self._epochs(idx, y, sample_weight, shuffle_seed),
             loss=self._loss,
             alpha=self.alpha,
@@ -271,19 +327,11 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
 
     def _export_weights(self):
         """Copy the Keras weights into the NumPy arrays that scoring uses."""
-        from ._model import field_name
+        from ._model import get_gmf_weights
 
-        model = self.model_
-        names = [field_name(f) for f in range(len(self.categories_))]
-        self.factors_ = [
-            model.get_layer(f"{name}_embedding").embeddings.numpy() for name in names
-        ]
-        self.biases_ = [
-            model.get_layer(f"{name}_bias").embeddings.numpy()[:, 0] for name in names
-        ]
-        kernel, bias = model.get_layer("output").get_weights()
-        self.coef_ = kernel[:, 0]
-        self.intercept_ = float(bias[0])
+        self.factors_, self.biases_, self.coef_, self.intercept_ = get_gmf_weights(
+            self._keras_model
+        )
 
     # -- scoring -------------------------------------------------------------
 
@@ -369,6 +417,16 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     def item_bias_(self):
         check_is_fitted(self)
         return self.biases_[1]
+
+
+def _seen_matrix(arrays, categories):
+    """The boolean CSR matrix of (user, item) pairs seen in fit, from its arrays."""
+    from scipy import sparse
+
+    indices = arrays["indices"]
+    shape = (len(categories[0]), len(categories[1]))
+    data = np.ones(len(indices), dtype=bool)
+    return sparse.csr_matrix((data, indices, arrays["indptr"]), shape=shape)
 
 
 def _column_name(f):

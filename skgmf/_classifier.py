@@ -107,7 +107,8 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         negatives are sampled, ``classes_`` is ``[0, 1]`` (or ``[False, True]``).
 
     model_ : keras.Model
-        The trained Keras GMF network, whose output is the logit.
+        The trained Keras GMF network, whose output is the logit; rebuilt from the
+        NumPy tables on first access after loading (imports TensorFlow).
 
     categories_, users_, items_, factors_, biases_ : see :class:`GMFRegressor`
         Known ids and learned tables.

@@ -7,6 +7,8 @@ import tempfile
 import threading
 from itertools import combinations
 
+import numpy as np
+
 # Names of the first two fields; further fields are context ("field_2", ...).
 FIELD_NAMES = ("user", "item")
 
@@ -150,3 +152,30 @@ def build_gmf(field_sizes, n_factors, *, intercept=0.0, seed=0):
     )(interaction)
     rating = layers.Add(name="rating")([output, *biases])
     return keras.Model(inputs=inputs, outputs=rating, name="gmf")
+
+
+def get_gmf_weights(model):
+    """The tables of a :func:`build_gmf` model as NumPy arrays.
+
+    Returns ``(factors, biases, coef, intercept)``: a list of embedding tables of
+    shape ``(n_ids, n_factors)`` and one of bias vectors of shape ``(n_ids,)``, one
+    per field, the output weights of shape ``(n_factors,)`` and the global bias.
+    """
+    names = [field_name(f) for f in range(len(model.inputs))]
+    factors = [model.get_layer(f"{name}_embedding").get_weights()[0] for name in names]
+    biases = [model.get_layer(f"{name}_bias").get_weights()[0][:, 0] for name in names]
+    kernel, bias = model.get_layer("output").get_weights()
+    return factors, biases, kernel[:, 0], float(bias[0])
+
+
+def build_gmf_from_weights(factors, biases, coef, intercept):
+    """The :func:`build_gmf` model holding these tables (see :func:`get_gmf_weights`)."""
+    model = build_gmf([len(table) for table in factors], len(coef))
+    for f, (table, bias) in enumerate(zip(factors, biases)):
+        name = field_name(f)
+        model.get_layer(f"{name}_embedding").set_weights([table])
+        model.get_layer(f"{name}_bias").set_weights([np.reshape(bias, (-1, 1))])
+    model.get_layer("output").set_weights(
+        [np.reshape(coef, (-1, 1)), np.array([intercept], dtype=np.float32)]
+    )
+    return model

@@ -95,7 +95,9 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     Attributes
     ----------
     model_ : keras.Model
-        The trained Keras GMF network (see :func:`skgmf.build_gmf`).
+        The trained Keras GMF network (see :func:`skgmf.build_gmf`). It is not
+        saved with the estimator: after loading, the first access rebuilds it from
+        the tables below, which imports TensorFlow. Scoring never needs it.
 
     categories_ : list of ndarray
         Known ids of every column of ``X``, in embedding-row order.
@@ -160,8 +162,9 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     model does not depend on the order of the rows of ``X``. Rows of weight zero
     are dropped. Nothing global is changed: no Keras or TensorFlow seed, no
     configuration. ``predict`` runs in NumPy from the exported weights and never
-    calls TensorFlow. TensorFlow is imported by ``fit`` (or when a fitted
-    estimator is unpickled), not by ``import skgmf``.
+    calls TensorFlow. TensorFlow is imported by ``fit`` and by the first access to
+    ``model_`` of a loaded estimator, not by ``import skgmf`` nor by loading a
+    pickle, joblib or skops file (see "Saving and serving" in the user guide).
 
     References
     ----------

@@ -19,10 +19,11 @@ PUBLIC = [
     "skgmf.model_selection.UserLeaveKOut",
     "skgmf.model_selection.UserLeaveKOut.split",
     "skgmf.model_selection.movielens_100k_folds",
+    "skgmf.exceptions.InconsistentVersionWarning",
 ]
 
 
-@pytest.mark.parametrize("module", ["skgmf._regressor", "skgmf._classifier", "skgmf.metrics", "skgmf.datasets", "skgmf._model", "skgmf.model_selection"])
+@pytest.mark.parametrize("module", ["skgmf._regressor", "skgmf._classifier", "skgmf.metrics", "skgmf.datasets", "skgmf._model", "skgmf.model_selection", "skgmf.exceptions"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
