@@ -23,7 +23,7 @@ from ._random import epoch_permutations, spawn_seeds
 from ._recommend import RecommenderMixin
 
 # Rows scored at once: bounds the memory of the gathered factors.
-_PREDICT_CHUNK = 1 << 16
+_PREDICT_CHUNK = 16384
 
 # Names of the first two columns of X, for messages.
 _COLUMN_NAMES = ("users", "items")
@@ -366,9 +366,24 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     def _decision_idx(self, idx):
         """Raw model output of encoded rows, in chunks of bounded memory."""
         out = np.empty(len(idx), dtype=np.float64)
+        fused = None
+        if len(self.factors_) == 2 and len(idx) > sum(map(len, self.factors_)):
+            # Many rows: fold w and the biases into the two tables once, so that
+            # a score is one dot product, mu + [w p_u, b_u, 1] . [q_i, 1, b_i].
+            user = np.column_stack([self.factors_[0] * self.coef_, self.biases_[0],
+                                    np.ones(len(self.biases_[0]), np.float32)])
+            item = np.column_stack([self.factors_[1],
+                                    np.ones(len(self.biases_[1]), np.float32),
+                                    self.biases_[1]])
+            fused = (user, item)
         for start in range(0, len(idx), _PREDICT_CHUNK):
             rows = idx[start : start + _PREDICT_CHUNK]
-            out[start : start + len(rows)] = self._decision_rows(rows)
+            if fused is not None and (rows >= 0).all():
+                out[start : start + len(rows)] = self.intercept_ + np.einsum(
+                    "ij,ij->i", fused[0][rows[:, 0]], fused[1][rows[:, 1]]
+                )
+            else:
+                out[start : start + len(rows)] = self._decision_rows(rows)
         return out
 
     def _decision_rows(self, idx):
@@ -376,16 +391,22 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         out = np.full(len(idx), self.intercept_, dtype=np.float64)
         vectors = []
         for f, (factors, biases) in enumerate(zip(self.factors_, self.biases_)):
-            known = idx[:, f] >= 0
-            rows = np.where(known, idx[:, f], 0)
+            rows = idx[:, f]
+            known = rows >= 0
+            if known.all():  # the usual case: no masking passes
+                out += biases[rows]
+                vectors.append(factors[rows])
+                continue
+            rows = np.where(known, rows, 0)
             out += np.where(known, biases[rows], 0.0)
             vectors.append(factors[rows] * known[:, None])
         if len(vectors) == 2:
-            interaction = vectors[0] * vectors[1]
-        else:
-            # Sum of pairwise products: ((sum v)^2 - sum v^2) / 2, the FM identity.
-            total = np.sum(vectors, axis=0)
-            interaction = (total**2 - np.sum(np.square(vectors), axis=0)) / 2
+            # w^T (p * q) without the (n, k) product: one fused pass.
+            return out + np.einsum("ij,ij,j->i", vectors[0], vectors[1], self.coef_,
+                                   optimize=False)
+        # Sum of pairwise products: ((sum v)^2 - sum v^2) / 2, the FM identity.
+        total = np.sum(vectors, axis=0)
+        interaction = (total**2 - np.sum(np.square(vectors), axis=0)) / 2
         return out + interaction @ self.coef_
 
     @property

@@ -43,7 +43,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         Size of the user and item embeddings (the latent size). The seed notebook
         used 8.
 
-    alpha : float, default=0.12
+    alpha : float, default=0.13
         L2 penalty per rating on the embedding rows and biases used by that rating
         (Surprise's ``reg_all``). Smaller data sets want a larger value.
 
@@ -190,7 +190,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         self,
         n_factors=32,
         *,
-        alpha=0.12,
+        alpha=0.13,
         learning_rate=0.08,
         learning_rate_schedule="cosine",
         batch_size="auto",
