@@ -26,10 +26,10 @@ _TRACE_LOCK = threading.Lock()
 
 
 def _stable_argsort(keys, n_keys):
-    """``np.argsort(keys, kind="stable")``; a linear radix sort for 16-bit keys."""
+    """``np.argsort(keys, kind="stable")`` as int32; a linear radix sort for 16-bit keys."""
     if n_keys <= 1 << 16:
         keys = keys.astype(np.uint16)
-    return np.argsort(keys, kind="stable")
+    return np.argsort(keys, kind="stable").astype(np.int32)
 
 
 class EpochLayout:
@@ -90,9 +90,11 @@ class EpochLayout:
             self._by_field = [_stable_argsort(idx[:, f], size)
                               for f, size in enumerate(self.sizes)]
         n_batches = -(-n // batch_size)
-        batch_of = np.empty(n, dtype=np.int64)
-        batch_of[perm] = np.arange(n) // batch_size
-        starts = np.arange(0, n, batch_size)
+        # int32 throughout: the layout's memory is a few int32 arrays of n_samples.
+        batch_of = np.empty(n, dtype=np.int32)
+        batch_of[perm] = np.arange(n, dtype=np.int32) // batch_size
+        starts = np.arange(0, n, batch_size, dtype=np.int32)
+        sizes = np.diff(np.append(starts, n))
         rows, order = [], None
         for f, by_id in enumerate(self._by_field):
             # Rows grouped by batch, in id order within each batch.
@@ -102,19 +104,22 @@ class EpochLayout:
             new[0] = True
             np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=new[1:])
             new[starts] = True
-            distinct = np.cumsum(new) - 1
-            offsets = np.append(distinct[starts], distinct[-1] + 1).astype(np.int32)
-            segments = (distinct - np.repeat(offsets[:-1], np.diff(np.append(starts, n))))
+            segments = np.cumsum(new, dtype=np.int32)
+            segments -= 1
+            offsets = np.append(segments[starts], segments[-1] + 1).astype(np.int32)
+            segments -= np.repeat(offsets[:-1], sizes)
             unique = sorted_ids[new]
+            del sorted_ids, new
             if f == 0:
                 order = grouped  # the training order
-                position = np.empty(n, dtype=np.int64)
-                position[order] = np.arange(n)
-                rows.append((segments.astype(np.int32), unique, offsets))
+                position = np.empty(n, dtype=np.int32)
+                position[order] = np.arange(n, dtype=np.int32)
+                rows.append((segments, unique, offsets))
             else:
-                local = position[grouped] - np.repeat(starts, np.diff(np.append(starts, n)))
-                rows.append((local.astype(np.int32), segments.astype(np.int32), unique,
-                             offsets))
+                local = position[grouped]
+                local -= np.repeat(starts, sizes)
+                rows.append((local, segments, unique, offsets))
+            del grouped
         ids = [np.ascontiguousarray(idx[order, f]) for f in range(idx.shape[1])]
         return ids, y[order], weight[order], rows
 
@@ -420,14 +425,16 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
             ids, y, weight, rows, batch = upcoming.result()
             if epoch + 1 < max_iter:
                 upcoming = pool.submit(_prepare_epoch, epochs, layout, batch_size)
-            n_batches = -(-len(y) // batch)
+            n_batches = -(-len(ids[0]) // batch)
             rates = learning_rates(learning_rate, schedule, epoch, max_iter, n_batches)
+            inputs = ([tf.constant(a) for a in ids], tf.constant(y), tf.constant(weight),
+                      [tuple(tf.constant(a) for a in r) for r in rows])
+            del ids, y, weight, rows  # TensorFlow holds its own copies
             tables, dense, step, epoch_loss = run_epoch(
-                [tf.constant(a) for a in ids], tf.constant(y), tf.constant(weight),
-                [tuple(tf.constant(a) for a in r) for r in rows],
-                tables, dense, step, tf.constant(rates), alpha,
+                *inputs, tables, dense, step, tf.constant(rates), alpha,
                 tf.constant(batch, dtype=tf.int32),
             )
+            del inputs
             for f in range(n_fields):
                 variables[2 * f].assign(tables[f][0])
                 variables[2 * f + 1].assign(tables[f][1][:, None])
