@@ -100,6 +100,12 @@ def warm_up():
 
 def run_model(name, dataset, quick):
     """Fit and evaluate one model on every fold; return its figures."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    # The defaults stop at max_iter with the loss still falling, by design.
+    warnings.simplefilter("ignore", ConvergenceWarning)
     rows = []
     trace_s = warm_up() if name.startswith("GMF") else None
     for train, test in folds(dataset, quick):
