@@ -146,6 +146,21 @@ class TestNegativeSampler:
         assert share[0] == 0
         assert_allclose(share[1:], [0.25, 0.25, 0.5], atol=0.01)
 
+    def test_dense_and_sorted_lookups_draw_the_same(self, monkeypatch):
+        import skgmf._sampling
+
+        rng = np.random.default_rng(0)
+        observed = np.column_stack([rng.integers(0, 60, 2000), rng.integers(0, 40, 2000)])
+        users = rng.integers(0, 70, 5000)  # users 60..69 have no observed pair
+        dense = NegativeSampler(observed, 40)
+        monkeypatch.setattr(skgmf._sampling, "_DENSE_CELLS", 0)
+        sorted_keys = NegativeSampler(observed, 40)
+        assert dense._dense is not None and sorted_keys._dense is None
+        items = dense.sample(users, np.random.default_rng(1))
+        assert_array_equal(items, sorted_keys.sample(users, np.random.default_rng(1)))
+        seen = set(map(tuple, observed.tolist()))
+        assert not any((u, i) in seen for u, i in zip(users.tolist(), items.tolist()))
+
     def test_keys_do_not_overflow_int32(self):
         # Row 40_000 of 70_000 items: the key user * n_items is past 2**31.
         n_items, user = 70_000, 40_000
