@@ -19,6 +19,7 @@ from ._encoding import (
     plain_value,
     warn_unknown_ids,
 )
+from ._model import INIT_STD
 from ._random import epoch_permutations, spawn_seeds
 from ._recommend import RecommenderMixin
 
@@ -30,7 +31,8 @@ _COLUMN_NAMES = ("users", "items")
 
 # Learned state with a private name; public learned state ends with "_".
 _PRIVATE_STATE = frozenset(
-    {"_id_kinds", "_seen", "_item_counts", "_positive_index", "_keras_model"}
+    {"_id_kinds", "_seen", "_item_counts", "_positive_index", "_keras_model",
+     "_optimizer_state"}
 )
 
 
@@ -100,12 +102,27 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         """``y`` as given, or a one-line ValueError that names ``y``; before validate_data."""
         return _check_numeric_y(y)
 
-    def _encode_targets(self, y):
-        """``y`` as float32 training targets; may set fitted attributes."""
+    def _encode_targets(self, y, classes=None):
+        """``y`` as float32 training targets; may set fitted attributes.
+
+        ``classes`` is the classifier's ``partial_fit`` argument (None otherwise).
+        """
         raise NotImplementedError
 
-    def _epochs(self, idx, y, sample_weight, seed):
-        """Yield ``(perm, (idx, y, sample_weight))`` for every epoch."""
+    def _update_targets(self, y, classes=None):
+        """``y`` of a ``partial_fit`` on a fitted estimator as float32 targets.
+
+        Returns the targets and a dict of fitted attributes to set once the epoch
+        has succeeded.
+        """
+        raise NotImplementedError
+
+    def _epochs(self, idx, y, sample_weight, seed, seen=None):
+        """Yield ``(perm, (idx, y, sample_weight))`` for every epoch.
+
+        ``seen`` is ``(pairs, item_counts)`` of every row so far in a
+        ``partial_fit`` (the classifier samples negatives from it), None in ``fit``.
+        """
         rows = (idx, y, sample_weight)
         for perm in epoch_permutations(seed, len(y)):
             yield perm, rows
@@ -118,9 +135,12 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
 
     def __getstate__(self):
         # The Keras model is left out: it is rebuilt from the NumPy tables on
-        # demand (see model_), so loading needs neither TensorFlow nor Keras.
+        # demand (see model_), so loading needs neither TensorFlow nor Keras. So is
+        # Adam's state (twice the size of the tables): a loaded or copied
+        # estimator's partial_fit starts it afresh.
         state = dict(super().__getstate__())
         state.pop("_keras_model", None)
+        state.pop("_optimizer_state", None)
         if "_seen" in state:
             # Plain arrays rather than a scipy matrix, which skops does not trust.
             seen = state["_seen"]
@@ -180,18 +200,27 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             if (name.endswith("_") and not name.startswith("__")) or name in _PRIVATE_STATE:
                 delattr(self, name)
 
-    def _fit(self, X, y, sample_weight):
+    def _fit(self, X, y, sample_weight, **options):
         self._forget_fit()
         try:
-            return self._fit_new(X, y, sample_weight)
+            return self._fit_new(X, y, sample_weight, **options)
         except BaseException:
             self._forget_fit()
             raise
 
-    def _fit_new(self, X, y, sample_weight):
-        # Everything about the data is checked before TensorFlow is imported.
+    def _partial_fit(self, X, y, sample_weight, classes=None):
+        """One epoch over the rows of ``X``: a first one as ``fit`` starts, or more."""
+        if not self.__sklearn_is_fitted__():
+            return self._fit(X, y, sample_weight, partial=True, classes=classes)
+        return self._update(X, y, sample_weight, classes)
+
+    def _validated_rows(self, X, y, sample_weight, *, reset):
+        """``X``, ``y`` and float32 weights, validated; rows of weight zero dropped.
+
+        Everything about the data is checked here, before TensorFlow is imported.
+        """
         y = self._check_targets(y)
-        X, y = self._validate_X(X, reset=True, y=y, y_numeric=self._loss != "log_loss")
+        X, y = self._validate_X(X, reset=reset, y=y, y_numeric=self._loss != "log_loss")
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
         if np.any(sample_weight < 0):
             raise ValueError(
@@ -201,8 +230,14 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         keep = sample_weight > 0
         if not keep.any():
             raise ValueError("sample_weight must have at least one positive entry.")
-        X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
-        y = self._encode_targets(y)
+        return X[keep], y[keep], sample_weight[keep]
+
+    def _fit_new(self, X, y, sample_weight, *, partial=False, classes=None):
+        # partial: the first partial_fit, one epoch at the constant learning rate
+        # and no validation split (MLPRegressor's partial_fit ignores early
+        # stopping too).
+        X, y, sample_weight = self._validated_rows(X, y, sample_weight, reset=True)
+        y = self._encode_targets(y, classes=classes)
 
         init_seed, shuffle_seed, split_seed = spawn_seeds(self._rng(), 3)
         encoded = [encode_ids(X[:, f], field=f) for f in range(X.shape[1])]
@@ -214,13 +249,15 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         idx, y, sample_weight = idx[order], y[order], sample_weight[order]
         all_idx, all_y = idx, y
         validation = None
-        if self.early_stopping:
+        if self.early_stopping and not partial:
             train_rows, val_rows = self._split_validation(y, split_seed)
             validation = (idx[val_rows], y[val_rows], sample_weight[val_rows])
             idx, y, sample_weight = idx[train_rows], y[train_rows], sample_weight[train_rows]
             categories = _restrict_to_training(categories, idx, validation[0], all_idx)
         self.categories_ = categories
-        self._remember_interactions(all_idx, all_y)
+        self._seen, self._item_counts = self._interactions(
+            all_idx, all_y, [len(ids) for ids in categories]
+        )
         self._check_backend()
 
         from ._model import build_gmf
@@ -239,15 +276,15 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
                 self._export_weights()
                 return self._validation_score(*validation)
 
-        loss_curve, validation_scores, converged = train(
+        loss_curve, validation_scores, converged, self._optimizer_state = train(
             self._keras_model,
             self._epochs(idx, y, sample_weight, shuffle_seed),
             loss=self._loss,
             alpha=self.alpha,
             learning_rate=self.learning_rate,
             batch_size=self._batch_size(self._rows_per_epoch(y)),
-            max_iter=self.max_iter,
-            schedule=self.learning_rate_schedule,
+            max_iter=1 if partial else self.max_iter,
+            schedule="constant" if partial else self.learning_rate_schedule,
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
             validate=validate,
@@ -258,13 +295,91 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         self._export_weights()
         # Last: it marks the fit as complete (see __sklearn_is_fitted__).
         self.n_iter_ = len(loss_curve)
-        if not converged:
+        if not converged and not partial:
             warnings.warn(
                 f"{type(self).__name__}: max_iter={self.max_iter} epochs reached while "
                 f"the {'validation score' if validation else 'training loss'} was "
                 "still improving; increase max_iter to train longer.",
                 ConvergenceWarning,
             )
+        return self
+
+    def _update(self, X, y, sample_weight, classes):
+        """One epoch of ``partial_fit`` on a fitted estimator, from its current weights.
+
+        New ids get new rows (initialised as ``fit`` initialises them), inserted
+        where the sorted vocabulary puts them; every per-row array moves with them.
+        Nothing is changed unless the epoch succeeds.
+        """
+        X, y, sample_weight = self._validated_rows(X, y, sample_weight, reset=False)
+        y, fitted_targets = self._update_targets(y, classes)
+        categories, moves, columns = [], [], []
+        for f, ids in enumerate(self.categories_):
+            warn_unknown_ids(X[:, f], None, ids, self._fitted_kind(f), _column_where(f),
+                             "they become new ids")
+            ids, move, col = _extend_ids(ids, X[:, f], field=f)
+            categories.append(ids)
+            moves.append(move)
+            columns.append(col)
+        sizes = [len(ids) for ids in categories]
+        idx = np.column_stack(columns).astype(np.int32, copy=False)
+        order = _canonical_order(idx, y, sample_weight, sizes)
+        idx, y, sample_weight = idx[order], y[order], sample_weight[order]
+        seen, item_counts = self._interactions(idx, y, sizes, moves)
+
+        init_seed, shuffle_seed, _ = spawn_seeds(self._rng(), 3)
+        # Every call draws other new rows and row orders, also for an int random_state.
+        rng = np.random.default_rng([init_seed, self.n_iter_])
+        n_factors = len(self.coef_)
+        factors = [
+            _move_rows(table, move, size,
+                       lambda n: rng.normal(0, INIT_STD, (n, n_factors)).astype(np.float32))
+            for table, move, size in zip(self.factors_, moves, sizes)
+        ]
+        biases = [_move_rows(table, move, size)
+                  for table, move, size in zip(self.biases_, moves, sizes)]
+
+        self._check_backend()
+        from ._model import build_gmf_from_weights
+        from ._training import AdamState, train
+
+        state = getattr(self, "_optimizer_state", None)
+        if state is None:  # loaded or copied: Adam starts afresh
+            state = AdamState.zeros(sizes, n_factors)
+        else:
+            state = state._replace(tables=[
+                tuple(_move_rows(m, move, size) for m in moments)
+                for moments, move, size in zip(state.tables, moves, sizes)
+            ])
+        # Training writes into the model: out of the cache until it succeeds, so a
+        # failed epoch leaves model_ to be rebuilt from the unchanged tables.
+        model = self.__dict__.pop("_keras_model", None)
+        if model is None or sizes != [len(ids) for ids in self.categories_]:
+            model = build_gmf_from_weights(factors, biases, self.coef_, self.intercept_)
+        loss_curve, _, _, state = train(
+            model,
+            self._epochs(idx, y, sample_weight, [shuffle_seed, self.n_iter_],
+                         seen=(seen, item_counts)),
+            loss=self._loss,
+            alpha=self.alpha,
+            learning_rate=self.learning_rate,
+            batch_size=self._batch_size(self._rows_per_epoch(y)),
+            max_iter=1,
+            schedule="constant",
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            verbose=self.verbose,
+            state=state,
+        )
+        self.categories_ = categories
+        self._id_kinds = [id_kind(ids) for ids in categories]
+        self._seen, self._item_counts = seen, item_counts
+        for name, value in fitted_targets.items():
+            setattr(self, name, value)
+        self._keras_model, self._optimizer_state = model, state
+        self._export_weights()
+        self.loss_curve_ = [*self.loss_curve_, *loss_curve]
+        self.n_iter_ += len(loss_curve)
         return self
 
     def _rows_per_epoch(self, y):
@@ -291,20 +406,27 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         """Rows that count as interactions for popularity (all, for ratings)."""
         return np.ones(len(y), dtype=bool)
 
-    def _remember_interactions(self, idx, y):
-        """Store the (user, item) pairs seen in fit and the items' popularity."""
+    def _interactions(self, idx, y, sizes, moves=None):
+        """The (user, item) pairs seen and the items' popularity (interactions).
+
+        Those of the rows ``idx``; with ``moves`` (the new row of every old user
+        and item row, in ``partial_fit``) also the ones stored so far.
+        """
         from scipy import sparse
 
         known = (idx[:, 0] >= 0) & (idx[:, 1] >= 0)
-        shape = (len(self.categories_[0]), len(self.categories_[1]))
-        pairs = idx[known, :2]
+        users, items = idx[known, 0], idx[known, 1]
+        counts = np.bincount(items[self._positive_rows(y)[known]], minlength=sizes[1])
+        if moves is not None:
+            old = self._seen.tocoo()
+            users = np.concatenate([moves[0][old.row], users])
+            items = np.concatenate([moves[1][old.col], items])
+            counts[moves[1]] += self._item_counts
         seen = sparse.csr_matrix(
-            (np.ones(len(pairs), dtype=bool), (pairs[:, 0], pairs[:, 1])), shape=shape
+            (np.ones(len(users), dtype=bool), (users, items)), shape=(sizes[0], sizes[1])
         )
         seen.sum_duplicates()
-        self._seen = seen
-        positive = known & self._positive_rows(y)
-        self._item_counts = np.bincount(idx[positive, 1], minlength=shape[1])
+        return seen, counts
 
     def _rng(self):
         """``random_state``, but fresh OS entropy instead of NumPy's global state."""
@@ -438,6 +560,59 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     def item_bias_(self):
         check_is_fitted(self)
         return self.biases_[1]
+
+
+def _move_rows(table, move, n_rows, new_rows=None):
+    """``table`` with row ``r`` moved to row ``move[r]`` of ``n_rows`` rows.
+
+    The other rows are ``new_rows(n)``, in order, or zeros when None. ``table``
+    itself when no row was added.
+    """
+    if n_rows == len(table):
+        return table
+    out = np.zeros((n_rows, *table.shape[1:]), dtype=table.dtype)
+    out[move] = table
+    if new_rows is not None:
+        added = np.ones(n_rows, dtype=bool)
+        added[move] = False
+        out[added] = new_rows(n_rows - len(table))
+    return out
+
+
+def _concatenate_ids(ids, values):
+    """Known and new ids in one array, as they would be in one ``fit``.
+
+    Arrays of one kind keep it (int32 and int64 ids are int64); others become an
+    object array of Python values, so that ``1`` never turns into ``"1"`` and
+    int64 ids beside uint64 ids never into floats.
+    """
+    if np.result_type(ids.dtype, values.dtype).kind == ids.dtype.kind == values.dtype.kind:
+        return np.concatenate([ids, values])
+    return np.concatenate([ids.astype(object), values.astype(object)])
+
+
+def _extend_ids(ids, values, *, field):
+    """The vocabulary ``ids`` grown by the ids of ``values`` it lacks, sorted as in fit.
+
+    Returns
+    -------
+    ids : ndarray
+        The grown vocabulary (``ids`` itself when nothing is new).
+    move : ndarray of shape (len(ids),), dtype=int32
+        The new row of every old row.
+    idx : ndarray of shape (len(values),), dtype=int32
+        The row of every value.
+    """
+    idx = lookup_ids(ids, values, field=field)
+    new = idx < 0
+    if not new.any():
+        return ids, np.arange(len(ids), dtype=np.int32), idx
+    # Encoded together, as one fit would encode them: mixed types sort as there.
+    grown, rows = encode_ids(_concatenate_ids(ids, values[new]), field=field)
+    move = rows[: len(ids)]
+    idx[new] = rows[len(ids) :]
+    idx[~new] = move[idx[~new]]
+    return grown, move, idx
 
 
 def _seen_matrix(arrays, categories):

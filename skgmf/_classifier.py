@@ -123,7 +123,7 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         Global bias :math:`\\mu` of the logit.
 
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run: those of ``fit``, plus one per ``partial_fit``.
 
     loss_curve_ : list of float
         Mean training log loss of every epoch (without the penalty).
@@ -144,6 +144,14 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     --------
     GMFRegressor : The same model for explicit ratings.
     skgmf.metrics.SampledRankingScorer : The NCF evaluation protocol as a scorer.
+
+    Notes
+    -----
+    ``partial_fit`` runs one epoch over the rows it is given, from the current
+    weights and Adam's state, at the constant ``learning_rate``; new users and
+    items get new rows, and with ``n_negatives > 0`` the negatives are drawn among
+    the items each user has not interacted with in any call so far. It ignores
+    ``early_stopping``, and starts Adam afresh after loading or copying.
 
     References
     ----------
@@ -243,9 +251,52 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         try:
             return self._fit(X, y, sample_weight)
         finally:
-            # Training-only state: not worth keeping (or pickling) with the model.
-            for name in ("_sampler", "_validation_negatives", "_validation_seed"):
-                self.__dict__.pop(name, None)
+            self._drop_training_state()
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Update the model with one epoch over the labelled rows of ``X``.
+
+        The epoch starts from the current weights and Adam's state and steps at the
+        constant ``learning_rate``. Users, items and context ids not seen before
+        get new embedding rows, initialised as in ``fit``; known ids keep theirs.
+        With ``n_negatives > 0``, every row of the positive class is paired with
+        ``n_negatives`` sampled items that the user has not interacted with in
+        ``fit`` or any ``partial_fit``. On an unfitted estimator it initialises the
+        model as ``fit`` does, so a first call equals ``fit`` with ``max_iter=1``
+        and ``learning_rate_schedule="constant"``. ``early_stopping`` is ignored.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_fields)
+            Ids, in the columns seen in ``fit``.
+        y : array-like of shape (n_samples,)
+            Labels, all among ``classes_`` once the estimator is fitted; one class
+            alone is fine then.
+        classes : array-like of shape (n_classes,), default=None
+            Every label ``y`` will hold over all calls, as in scikit-learn's
+            ``partial_fit``: it fixes ``classes_`` on the first call (by the rules
+            of ``fit``, as if ``y`` held these labels); on later calls it may be
+            omitted, or must equal ``classes_``. None on the first call takes the
+            labels of ``y``, as ``fit`` does.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of every row; sampled negatives inherit the weight of
+            the positive row they were drawn for.
+
+        Returns
+        -------
+        self : GMFClassifier
+            The updated estimator.
+        """
+        try:
+            return self._partial_fit(X, y, sample_weight, classes=classes)
+        finally:
+            self._drop_training_state()
+
+    def _drop_training_state(self):
+        # Training-only state: not worth keeping (or pickling) with the model.
+        for name in ("_sampler", "_validation_negatives", "_validation_seed"):
+            self.__dict__.pop(name, None)
 
     def _check_targets(self, y):
         # Before validate_data: np.asarray(["a", np.nan]) would make NaN the label "nan".
@@ -262,15 +313,25 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
                 )
         return y
 
-    def _encode_targets(self, y):
+    def _encode_targets(self, y, classes=None):
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
-        if y_type not in ("binary", "unknown") and len(np.unique(y)) > 2:
-            raise ValueError(
-                "Only binary classification is supported. The type of the target "
-                f"is {y_type}."
-            )
-        classes = np.unique(y)
+        if classes is None:
+            if y_type not in ("binary", "unknown") and len(np.unique(y)) > 2:
+                raise ValueError(
+                    "Only binary classification is supported. The type of the target "
+                    f"is {y_type}."
+                )
+            classes = np.unique(y)
+        else:
+            # sklearn's partial_fit convention: classes names every label to come.
+            classes = np.unique(np.asarray(classes))
+            if len(classes) > 2:
+                raise ValueError(
+                    "Only binary classification is supported: classes holds "
+                    f"{len(classes)} labels, {[plain_value(c) for c in classes]}."
+                )
+            _check_labels_in(y, classes, "classes")
         if len(classes) == 1 and self.n_negatives == 0:
             raise ValueError(
                 f"y holds only one class ({classes[0]!r}). Pass both classes, or "
@@ -296,6 +357,19 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         self.classes_ = classes
         self._positive_index = int(np.flatnonzero(classes == positive)[0])
         return (y == positive).astype(np.float32)
+
+    def _update_targets(self, y, classes=None):
+        check_classification_targets(y)
+        if classes is not None and not _same_labels(np.unique(np.asarray(classes)),
+                                                    self.classes_):
+            raise ValueError(
+                f"classes={[plain_value(c) for c in np.unique(classes)]} differs from "
+                f"classes_ = {self.classes_.tolist()} of the first call; pass the same "
+                "classes, or none after the first call."
+            )
+        _check_labels_in(y, self.classes_, "classes_")
+        positive = self.classes_[self._positive_index]
+        return (y == positive).astype(np.float32), {}
 
     def _positive_label(self, classes):
         """The label of an interaction, by ``pos_label`` and the rules it documents."""
@@ -359,12 +433,20 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     def _rows_per_epoch(self, y):
         return len(y) + self.n_negatives * int(np.sum(y == 1))
 
-    def _epochs(self, idx, y, sample_weight, seed):
+    def _epochs(self, idx, y, sample_weight, seed, seen=None):
         if self.n_negatives == 0:
             yield from super()._epochs(idx, y, sample_weight, seed)
             return
         rng = np.random.default_rng(seed)
-        self._sampler = self._make_sampler(idx, y)
+        if seen is None:
+            self._sampler = self._make_sampler(idx, y)
+        else:  # partial_fit: never a pair seen in any call so far
+            pairs, item_counts = seen
+            pairs = pairs.tocoo()
+            self._sampler = NegativeSampler(
+                np.column_stack([pairs.row, pairs.col]), len(item_counts),
+                item_counts if self.negative_sampling == "popularity" else None,
+            )
         while True:
             neg_idx, neg_y, neg_w = self._negatives(self._sampler, idx, y, sample_weight, rng)
             rows = (
@@ -446,3 +528,20 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         """
         check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
+
+
+def _same_labels(a, b):
+    """Whether two sorted label arrays hold the same labels (``1`` equals ``1.0``)."""
+    return len(a) == len(b) and all(x == z for x, z in zip(a.tolist(), b.tolist()))
+
+
+def _check_labels_in(y, classes, name):
+    """Raise a ValueError naming the labels of ``y`` that ``classes`` lacks."""
+    known = set(classes.tolist())
+    extra = [label for label in pd.unique(np.asarray(y, dtype=object))
+             if label not in known]
+    if extra:
+        raise ValueError(
+            f"y holds labels not in {name} = {classes.tolist()}, e.g. "
+            f"{plain_value(extra[0])!r}."
+        )

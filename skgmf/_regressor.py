@@ -127,10 +127,11 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         Global bias :math:`\\mu`.
 
     rating_range_ : tuple of float
-        ``(min, max)`` of ``y`` in ``fit``; predictions are clipped to it.
+        ``(min, max)`` of ``y`` in ``fit`` and ``partial_fit``; predictions are
+        clipped to it.
 
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run: those of ``fit``, plus one per ``partial_fit``.
 
     loss_curve_ : list of float
         Training mean squared error of every epoch (without the penalty).
@@ -165,6 +166,13 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     calls TensorFlow. TensorFlow is imported by ``fit`` and by the first access to
     ``model_`` of a loaded estimator, not by ``import skgmf`` nor by loading a
     pickle, joblib or skops file (see "Saving and serving" in the user guide).
+
+    ``partial_fit`` runs one epoch over the rows it is given, from the current
+    weights and Adam's state, at the constant ``learning_rate`` (the schedule
+    belongs to ``fit``'s ``max_iter`` epochs); new users and items get new rows.
+    It ignores ``early_stopping``. Adam's state is kept in memory only: after
+    loading or copying, ``partial_fit`` starts it afresh (see "Updating" in the
+    user guide).
 
     References
     ----------
@@ -246,6 +254,33 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         """
         return self._fit(X, y, sample_weight)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one epoch over the ratings ``y`` of the rows of ``X``.
+
+        The epoch starts from the current weights and Adam's state and steps at the
+        constant ``learning_rate``. Users, items and context ids not seen before
+        get new embedding rows, initialised as in ``fit``; known ids keep theirs.
+        On an unfitted estimator it initialises the model as ``fit`` does, so a
+        first call equals ``fit`` with ``max_iter=1`` and
+        ``learning_rate_schedule="constant"``. ``early_stopping`` is ignored.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_fields)
+            Ids, in the columns seen in ``fit``.
+        y : array-like of shape (n_samples,)
+            Ratings.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of every rating; rows of weight zero are ignored.
+
+        Returns
+        -------
+        self : GMFRegressor
+            The updated estimator.
+        """
+        return self._partial_fit(X, y, sample_weight)
+
     def predict(self, X):
         """Predict the ratings of the rows of ``X``.
 
@@ -261,10 +296,15 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         """
         return np.clip(self._decision_idx(self._encode_X(X)), *self.rating_range_)
 
-    def _encode_targets(self, y):
+    def _encode_targets(self, y, classes=None):
         y = y.astype(np.float32)
         self.rating_range_ = (float(y.min()), float(y.max()))
         return y
+
+    def _update_targets(self, y, classes=None):
+        y = y.astype(np.float32)
+        low, high = self.rating_range_
+        return y, {"rating_range_": (min(low, float(y.min())), max(high, float(y.max())))}
 
     def _validation_score(self, idx, y, sample_weight):
         # Imported here, as RegressorMixin.score does: sklearn.metrics is slow to import.

@@ -11,6 +11,7 @@ batch uses (lazy Adam), so that a step does not grow with the catalogue.
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,6 +24,36 @@ LOSSES = ("squared_error", "log_loss")
 
 _EPOCH_FUNCTIONS = {}
 _TRACE_LOCK = threading.Lock()
+
+
+class AdamState(NamedTuple):
+    """Adam's moments and step count: what training needs to continue where it stopped.
+
+    NumPy arrays, so that the estimator can move rows when new ids arrive.
+
+    Attributes
+    ----------
+    tables : list of tuple of ndarray
+        Per field, ``(factor_moments, bias_moments)`` of shapes
+        ``(n_ids, 2, n_factors)`` and ``(n_ids, 2)``: the first and second moments
+        of every row, side by side.
+    dense : tuple of ndarray
+        ``(kernel_moments, intercept_moments)`` of shapes ``(2, n_factors)`` and ``(2,)``.
+    step : float
+        Steps taken, for the bias correction.
+    """
+
+    tables: list
+    dense: tuple
+    step: float
+
+    @classmethod
+    def zeros(cls, sizes, n_factors):
+        """The state before the first step: zero moments for tables of ``sizes`` rows."""
+        tables = [(np.zeros((size, 2, n_factors), np.float32), np.zeros((size, 2), np.float32))
+                  for size in sizes]
+        dense = (np.zeros((2, n_factors), np.float32), np.zeros(2, np.float32))
+        return cls(tables, dense, 0.0)
 
 
 def _stable_argsort(keys, n_keys):
@@ -347,7 +378,7 @@ def learning_rates(learning_rate, schedule, epoch, max_iter, n_batches):
 
 def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_size,
           max_iter, tol, n_iter_no_change, validate=None, verbose=0,
-          schedule="constant"):
+          schedule="constant", state=None):
     """Train ``model`` in place, epoch by epoch, with MLPRegressor's stopping rules.
 
     The loss of a batch ``B`` is, per rating as in SGD matrix factorization (and
@@ -386,6 +417,9 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
         Print one line per epoch when > 0.
     schedule : {"constant", "cosine"}, default="constant"
         Learning-rate schedule, see :func:`learning_rates`.
+    state : AdamState or None, default=None
+        Adam's moments and step count to start from, as a previous call returned
+        them (with rows moved where the tables grew); None starts afresh.
 
     Returns
     -------
@@ -395,22 +429,31 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
     converged : bool
         False when ``max_iter`` ended training whose last epoch still improved
         the monitored quantity by more than ``tol``.
+    state : AdamState
+        Adam's state after the last epoch (also when early stopping restored the
+        weights of an earlier one).
     """
     tf = _tf()
     variables = model_parameters(model)
     n_fields = (len(variables) - 2) // 2
     run_epoch = _epoch_function(loss, n_fields)
     sizes = [int(variables[2 * f].shape[0]) for f in range(n_fields)]
+    n_factors = int(variables[-2].shape[0])
+    if state is None:
+        state = AdamState.zeros(sizes, n_factors)
+    for size, (factor_moments, bias_moments) in zip(sizes, state.tables, strict=True):
+        if factor_moments.shape != (size, 2, n_factors) or bias_moments.shape != (size, 2):
+            raise ValueError("The optimizer state does not match the model's tables.")
     tables = []
     for f in range(n_fields):
         factors = tf.convert_to_tensor(variables[2 * f])
         bias = tf.convert_to_tensor(variables[2 * f + 1])[:, 0]
-        tables.append((factors, bias, tf.zeros((sizes[f], 2, factors.shape[1])),
-                       tf.zeros((sizes[f], 2))))
+        tables.append((factors, bias, *(tf.constant(m, tf.float32) for m in state.tables[f])))
     kernel = tf.convert_to_tensor(variables[-2])[:, 0]
     intercept = tf.convert_to_tensor(variables[-1])[0]
-    dense = (kernel, intercept, tf.zeros((2, kernel.shape[0])), tf.zeros((2,)))
-    step = tf.constant(0.0)
+    dense = (kernel, intercept, *(tf.constant(m, tf.float32) for m in state.dense))
+    step = tf.constant(state.step, tf.float32)
+    del state  # the moments live in TensorFlow from here on
     alpha = tf.constant(alpha, dtype=tf.float32)
 
     loss_curve, scores = [], [] if validate is not None else None
@@ -467,4 +510,6 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
     if best_weights is not None:
         model.set_weights(best_weights)
     converged = len(loss_curve) < max_iter or no_improvement > 0
-    return loss_curve, scores, converged
+    state = AdamState([(t[2].numpy(), t[3].numpy()) for t in tables],
+                      (dense[2].numpy(), dense[3].numpy()), float(step))
+    return loss_curve, scores, converged, state

@@ -10,6 +10,8 @@ PUBLIC = [
     "skgmf.GMFRegressor",
     "skgmf.GMFRegressor.fit",
     "skgmf.GMFRegressor.predict",
+    "skgmf.GMFRegressor.partial_fit",
+    "skgmf.GMFClassifier.partial_fit",
     "skgmf.build_gmf",
     "skgmf.datasets.load_movielens",
     "skgmf.datasets.make_ratings",
