@@ -3,8 +3,10 @@
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseGMF
+from ._base import BaseGMF, _column_where, _extend_ids, _move_rows
+from ._encoding import id_kind, lookup_ids, plain_value, warn_unknown_ids
 
 
 class GMFRegressor(RegressorMixin, BaseGMF):
@@ -172,7 +174,8 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     belongs to ``fit``'s ``max_iter`` epochs); new users and items get new rows.
     It ignores ``early_stopping``. Adam's state is kept in memory only: after
     loading or copying, ``partial_fit`` starts it afresh (see "Updating" in the
-    user guide).
+    user guide). ``partial_fit_users`` adds users without moving anything else:
+    one ridge regression per user, in NumPy.
 
     References
     ----------
@@ -280,6 +283,87 @@ class GMFRegressor(RegressorMixin, BaseGMF):
             The updated estimator.
         """
         return self._partial_fit(X, y, sample_weight)
+
+    def partial_fit_users(self, X, y, sample_weight=None):
+        """Fold users in: solve their embeddings and biases, all else unchanged.
+
+        Every user in ``X`` gets the embedding :math:`p_u` and bias :math:`b_u`
+        that minimise the training objective (squared error plus ``alpha``'s
+        penalty, per rating) of its rows in ``X``, with the items' tables, the
+        output weights :math:`w` and :math:`\mu` held fixed. The prediction is
+        linear in :math:`(p_u, b_u)` then, so that is one ridge regression per
+        user, solved exactly in NumPy: no epoch, no TensorFlow, and the other
+        users' predictions do not move. Use it for new users of a model whose items
+        are known; ``partial_fit`` also learns new items and moves the shared
+        parameters.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, 2)
+            (user, item) rows. Every item must be known to the model.
+        y : array-like of shape (n_samples,)
+            Ratings.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of every rating; rows of weight zero are ignored.
+
+        Returns
+        -------
+        self : GMFRegressor
+            The estimator, with the users of ``X`` added or, for known users,
+            recomputed from their rows in ``X`` alone (pass all of a user's
+            ratings).
+
+        Notes
+        -----
+        ``n_iter_``, ``loss_curve_`` and Adam's state of known rows are unchanged;
+        the users' interactions count for ``recommend`` and popularity, and
+        ``model_`` is rebuilt from the tables when next read.
+        """
+        from ._fold_in import solve_users
+
+        check_is_fitted(self)
+        self._check_two_fields("partial_fit_users")
+        X, y, sample_weight = self._validated_rows(X, y, sample_weight, reset=False)
+        y, fitted_targets = self._update_targets(y)
+        item_rows = lookup_ids(self.items_, X[:, 1], field=1)
+        if (item_rows < 0).any():
+            unknown = X[item_rows < 0, 1]
+            raise ValueError(
+                f"partial_fit_users keeps the item tables, but X holds "
+                f"{len(set(unknown.tolist()))} items not seen in fit, e.g. "
+                f"{plain_value(unknown[0])!r}; use partial_fit to learn new items."
+            )
+        warn_unknown_ids(X[:, 0], None, self.users_, self._fitted_kind(0),
+                         _column_where(0), "they become new ids")
+        users, move, user_rows = _extend_ids(self.users_, X[:, 0], field=0)
+        solved, factors, biases = solve_users(
+            user_rows, self.item_factors_[item_rows] * self.coef_,
+            y - self.intercept_ - self.item_bias_[item_rows], sample_weight, self.alpha,
+        )
+        user_factors = _move_rows(self.user_factors_, move, len(users))
+        user_bias = _move_rows(self.user_bias_, move, len(users))
+        if len(users) == len(self.users_):  # nothing moved: no shared arrays written
+            user_factors, user_bias = user_factors.copy(), user_bias.copy()
+        user_factors[solved], user_bias[solved] = factors, biases
+        idx = np.column_stack([user_rows, item_rows]).astype(np.int32)
+        seen, item_counts = self._interactions(
+            idx, y, [len(users), len(self.items_)],
+            [move, np.arange(len(self.items_), dtype=np.int32)],
+        )
+        state = getattr(self, "_optimizer_state", None)
+        if state is not None:
+            moments = tuple(_move_rows(m, move, len(users)) for m in state.tables[0])
+            self._optimizer_state = state._replace(tables=[moments, *state.tables[1:]])
+        self.categories_ = [users, *self.categories_[1:]]
+        if getattr(self, "_id_kinds", None):
+            self._id_kinds = [id_kind(users), *self._id_kinds[1:]]
+        self.factors_ = [user_factors, *self.factors_[1:]]
+        self.biases_ = [user_bias, *self.biases_[1:]]
+        self._seen, self._item_counts = seen, item_counts
+        for name, value in fitted_targets.items():
+            setattr(self, name, value)
+        self.__dict__.pop("_keras_model", None)  # rebuilt from the tables
+        return self
 
     def predict(self, X):
         """Predict the ratings of the rows of ``X``.

@@ -11,6 +11,7 @@ PUBLIC = [
     "skgmf.GMFRegressor.fit",
     "skgmf.GMFRegressor.predict",
     "skgmf.GMFRegressor.partial_fit",
+    "skgmf.GMFRegressor.partial_fit_users",
     "skgmf.GMFClassifier.partial_fit",
     "skgmf.build_gmf",
     "skgmf.datasets.load_movielens",

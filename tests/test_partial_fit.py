@@ -431,3 +431,111 @@ class TestSaving:
         n_batches = -(-len(y_new) // FAST_PARAMS["batch_size"])
         assert restored._optimizer_state.step == n_batches
         assert restored.n_iter_ == est.n_iter_ + 1
+
+
+class TestFoldIn:
+    @pytest.fixture(scope="class")
+    def folded(self, split):
+        """A regressor before (a copy) and after partial_fit_users on known items."""
+        (X_old, y_old), (X_new, y_new) = split
+        est = GMFRegressor(**FAST_PARAMS).fit(X_old, y_old)
+        known = np.isin(X_new[:, 1], est.items_)
+        before = pickle.loads(pickle.dumps(est))
+        return before, est.partial_fit_users(X_new[known], y_new[known]), known
+
+    def test_each_user_is_the_ridge_solution(self, split, folded):
+        """Oracle: sklearn's Ridge on the user's rows, the penalty per rating."""
+        from sklearn.linear_model import Ridge
+
+        (_, _), (X_new, y_new) = split
+        before, est, known = folded
+        X_new, y_new = X_new[known], y_new[known]
+        weights = np.random.default_rng(0).uniform(0.5, 2, len(y_new))
+        est = pickle.loads(pickle.dumps(before)).partial_fit_users(X_new, y_new, weights)
+        for user in [10, 20, 290]:
+            mine = X_new[:, 0] == user
+            items = rows_of(est.items_, X_new[mine, 1])
+            features = np.column_stack([est.item_factors_[items] * est.coef_,
+                                        np.ones(mine.sum())])
+            targets = y_new[mine] - est.intercept_ - est.item_bias_[items]
+            ridge = Ridge(alpha=est.alpha * weights[mine].sum(), fit_intercept=False)
+            ridge.fit(features, targets, sample_weight=weights[mine])
+            row = rows_of(est.users_, user)
+            assert_allclose(est.user_factors_[row], ridge.coef_[:-1], rtol=1e-4, atol=1e-5)
+            assert_allclose(est.user_bias_[row], ridge.coef_[-1], rtol=1e-4, atol=1e-5)
+
+    def test_nothing_else_moves(self, split, folded):
+        (X_old, _), (X_new, y_new) = split
+        before, est, known = folded
+        assert_array_equal(est.users_, np.unique(np.concatenate([X_old[:, 0],
+                                                                 X_new[known, 0]])))
+        assert_array_equal(est.items_, before.items_)
+        assert_array_equal(est.item_factors_, before.item_factors_)
+        assert_array_equal(est.coef_, before.coef_)
+        assert est.intercept_ == before.intercept_ and est.n_iter_ == before.n_iter_
+        assert_array_equal(est.predict(X_old), before.predict(X_old))
+        # The new users' ratings: better than the fallback mu + b_i.
+        fallback, after = before.predict(X_new[known]), est.predict(X_new[known])
+        y = y_new[known]
+        assert np.mean((after - y) ** 2) < 0.8 * np.mean((fallback - y) ** 2)
+
+    def test_bookkeeping_follows(self, split, folded):
+        (_, _), (X_new, _) = split
+        before, est, known = folded
+        rated = set(X_new[known & (X_new[:, 0] == 10), 1].tolist())
+        recommended = est.recommend([10], k=len(est.items_) - len(rated))[0]
+        assert not rated & set(recommended.tolist())
+        assert est._item_counts.sum() == before._item_counts.sum() + known.sum()
+        assert est._optimizer_state.tables[0][0].shape[0] == len(est.users_)
+        idx = est._encode_X(X_new[known][:200])
+        keras_out = est.model_.predict([idx[:, :1], idx[:, 1:]], verbose=0)[:, 0]
+        assert_allclose(keras_out, est._decision_idx(idx), rtol=1e-5, atol=1e-5)
+        est2 = pickle.loads(pickle.dumps(est))
+        est2._optimizer_state = est._optimizer_state
+        est2.partial_fit(X_new[:100], np.full(100, 3.0))  # the moved state fits
+
+    def test_a_known_user_is_recomputed_from_the_rows_given(self, folded):
+        _, folded_est, _ = folded
+        est = pickle.loads(pickle.dumps(folded_est))
+        user, item = est.users_[1], est.items_[0]
+        est.partial_fit_users([[user, item], [user, est.items_[1]]], [5.0, 5.0])
+        assert est.predict([[user, item]])[0] > folded_est.predict([[user, item]])[0]
+        assert_array_equal(est.users_, folded_est.users_)  # no row added or lost
+        others = est.users_ != user
+        assert_array_equal(est.user_factors_[others], folded_est.user_factors_[others])
+
+    def test_errors(self, split, folded):
+        (X_old, y_old), _ = split
+        _, est, _ = folded
+        with pytest.raises(ValueError, match="items not seen in fit, e.g. 12345"):
+            est.partial_fit_users([[1, 12345]], [3.0])
+        with pytest.raises(ValueError, match="X has 3 features"):
+            est.partial_fit_users([[1, 2, 3]], [3.0])
+        three = GMFRegressor(**FAST_PARAMS).fit(np.column_stack([X_old, X_old[:, :1] % 3]),
+                                                y_old)
+        with pytest.raises(ValueError, match="exactly two fields"):
+            three.partial_fit_users(np.column_stack([X_old, X_old[:, :1] % 3])[:5], y_old[:5])
+        from sklearn.exceptions import NotFittedError
+
+        with pytest.raises(NotFittedError):
+            GMFRegressor().partial_fit_users(X_old[:5], y_old[:5])
+
+    def test_needs_no_tensorflow(self, split, folded, tmp_path):
+        (_, _), (X_new, y_new) = split
+        before, est, known = folded
+        (tmp_path / "est.pkl").write_bytes(pickle.dumps(before))
+        np.save(tmp_path / "X.npy", X_new[known])
+        np.save(tmp_path / "y.npy", y_new[known])
+        code = textwrap.dedent(f"""
+            import pickle, sys
+            import numpy as np
+
+            est = pickle.loads(open({str(tmp_path / "est.pkl")!r}, "rb").read())
+            X = np.load({str(tmp_path / "X.npy")!r})
+            est.partial_fit_users(X, np.load({str(tmp_path / "y.npy")!r}))
+            np.save({str(tmp_path / "pred.npy")!r}, est.predict(X))
+            assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+        """)
+        subprocess.run([sys.executable, "-c", code], check=True)
+        assert_allclose(np.load(tmp_path / "pred.npy"), est.predict(X_new[known]),
+                        rtol=1e-6, atol=1e-6)
