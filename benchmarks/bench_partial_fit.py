@@ -1,0 +1,133 @@
+"""Updating a fitted GMFRegressor with new users: partial_fit against a full refit.
+
+Run from the repository root::
+
+    SKGMF_DATA_HOME=../shared/data python benchmarks/bench_partial_fit.py
+
+On MovieLens 100K's fold ``u1``: fits ``GMFRegressor`` (the defaults, or
+``--params``) on ``u1.base`` without the users whose id is a multiple of 10
+(the held-out users), then calls ``partial_fit`` on those users' ``u1.base``
+ratings, one epoch per call, ``--calls`` times. After every call it prints one
+row of a Markdown table:
+
+- the held-out users' RMSE on ``u1.test``, against the model before any
+  ``partial_fit`` (the fallback: an unknown user gets ``mu + b_i``) and a full
+  refit on all of ``u1.base``;
+- the other users' RMSE on ``u1.test``, and the mean absolute change of their
+  predictions since the model before ``partial_fit``;
+- the seconds of the update (all calls so far) against those of the full refit.
+
+A last row folds the held-out users in instead (``partial_fit_users``: one ridge
+regression per user, item tables, ``w`` and ``mu`` fixed), in NumPy, from their
+ratings of the items the model knows (it learns no item).
+
+The refit runs after a warm-up fit, so that neither pays TensorFlow's one-off
+start-up. ``--learning-rates`` repeats the updates at other constant step sizes
+(``partial_fit`` steps at ``learning_rate``; the model before it is the same).
+Nothing is written to disk.
+"""
+# License: BSD 3 clause
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+
+
+def load_fold():
+    from skgmf.datasets import _read_ratings, get_data_home, load_movielens
+
+    home = get_data_home() / "ml-100k"
+    if not (home / "u1.base").exists():
+        load_movielens("ml-100k")
+    return _read_ratings(home / "u1.base"), _read_ratings(home / "u1.test")
+
+
+def rmse(y_true, y_pred):
+    return float(np.sqrt(np.mean((np.asarray(y_true) - y_pred) ** 2)))
+
+
+def timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=5, help="partial_fit calls (epochs)")
+    parser.add_argument("--params", type=json.loads, default={},
+                        help='GMFRegressor parameters as JSON, e.g. \'{"n_factors": 64}\'')
+    parser.add_argument("--learning-rates", type=float, nargs="*", default=[],
+                        help="also update at these constant learning rates")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import pickle
+
+    from skgmf import GMFRegressor
+
+    warnings.simplefilter("ignore")  # ConvergenceWarning at the default max_iter
+    train, test = load_fold()
+    columns = ["user", "item"]
+    held_train = (train["user"] % 10 == 0).to_numpy()
+    held_test = (test["user"] % 10 == 0).to_numpy()
+    X_old, y_old = train.loc[~held_train, columns], train.loc[~held_train, "rating"]
+    X_new, y_new = train.loc[held_train, columns], train.loc[held_train, "rating"]
+    X_test, y_test = test[columns], test["rating"].to_numpy()
+    params = {"random_state": args.seed, **args.params}
+
+    GMFRegressor(**params).fit(X_old, y_old)  # warm-up: TensorFlow and the trace
+    base, base_s = timed(GMFRegressor(**params).fit, X_old, y_old)
+    refit, refit_s = timed(GMFRegressor(**params).fit, train[columns], train["rating"])
+    base_pred, refit_pred = base.predict(X_test), refit.predict(X_test)
+    state = pickle.dumps(base)  # the model before partial_fit, for every rate
+    adam = base._optimizer_state  # not pickled: kept in memory, as by one process
+
+    def errors(pred):
+        return rmse(y_test[held_test], pred[held_test]), rmse(y_test[~held_test],
+                                                              pred[~held_test])
+
+    n_users = train.loc[held_train, "user"].nunique()
+    print(f"ML-100K u1: {held_train.sum()} u1.base ratings of {n_users} held-out "
+          f"users, {held_test.sum()} u1.test ratings of theirs; "
+          f"GMFRegressor({', '.join(f'{k}={v!r}' for k, v in params.items())}), "
+          f"base fit {base_s:.2f} s\n")
+    print("| model | learning rate | held-out users' RMSE | other users' RMSE "
+          "| other users' mean abs. change | seconds |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    held, other = errors(base_pred)
+    print(f"| before partial_fit (fallback mu + b_i) | | {held:.4f} | {other:.4f} | 0 | |")
+    rates = [base.learning_rate, *args.learning_rates]
+    for rate in rates:
+        est = pickle.loads(state)
+        est._optimizer_state = adam
+        est.set_params(learning_rate=rate)
+        seconds = 0.0
+        for call in range(1, args.calls + 1):
+            _, s = timed(est.partial_fit, X_new, y_new)
+            seconds += s
+            pred = est.predict(X_test)
+            held, other = errors(pred)
+            change = np.mean(np.abs(pred[~held_test] - base_pred[~held_test]))
+            print(f"| partial_fit x {call} | {rate:g} | {held:.4f} | {other:.4f} "
+                  f"| {change:.4f} | {seconds:.2f} |")
+    est = pickle.loads(state)
+    known = np.isin(X_new["item"], base.items_)
+    _, seconds = timed(est.partial_fit_users, X_new[known], y_new[known])
+    pred = est.predict(X_test)
+    held, other = errors(pred)
+    change = np.mean(np.abs(pred[~held_test] - base_pred[~held_test]))
+    print(f"| partial_fit_users (fold-in; {(~known).sum()} ratings of unknown items "
+          f"left out) | | {held:.4f} | {other:.4f} | {change:.4f} | {seconds:.3f} |")
+    held, other = errors(refit_pred)
+    change = np.mean(np.abs(refit_pred[~held_test] - base_pred[~held_test]))
+    print(f"| full refit on all of u1.base | {base.learning_rate:g} "
+          f"({base.learning_rate_schedule}) | {held:.4f} | {other:.4f} | {change:.4f} "
+          f"| {refit_s:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
