@@ -46,15 +46,15 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     learning_rate : float, default=0.01
         Initial step size of the Adam optimizer.
 
-    learning_rate_schedule : {"constant", "cosine"}, default="constant"
-        Keep ``learning_rate``, or decay it along half a cosine to 0 at the end of
-        epoch ``max_iter``.
+    learning_rate_schedule : {"cosine", "constant"}, default="cosine"
+        Decay ``learning_rate`` along half a cosine to 0 at the end of epoch
+        ``max_iter``, or keep it constant.
 
     batch_size : int or "auto", default=16384
         Rows (observed and sampled) per minibatch; ``"auto"`` as in
         :class:`GMFRegressor`, counting the sampled negatives.
 
-    max_iter : int, default=20
+    max_iter : int, default=15
         Maximum number of epochs.
 
     n_negatives : int, default=0
@@ -188,9 +188,9 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         *,
         alpha=0.003,
         learning_rate=0.01,
-        learning_rate_schedule="constant",
+        learning_rate_schedule="cosine",
         batch_size=16384,
-        max_iter=20,
+        max_iter=15,
         n_negatives=0,
         negative_sampling="uniform",
         pos_label=None,

@@ -80,7 +80,8 @@ def test_string_labels_with_two_classes(low_rank_ratings):
 def test_explicit_negatives_are_kept_with_sampling(low_rank_ratings):
     X, y = low_rank_ratings
     labels = (y >= 4).astype(int)
-    params = dict(FAST_PARAMS, n_factors=8, max_iter=4, n_negatives=1)
+    params = dict(FAST_PARAMS, n_factors=8, max_iter=4, n_negatives=1,
+                  learning_rate_schedule="constant")
     clf = GMFClassifier(**params).fit(X, labels)
     assert_array_equal(clf.classes_, [0, 1])
     # What dropping the explicit negatives would give: the positives alone.
@@ -205,7 +206,8 @@ class TestPosLabel:
     def test_sorting_last_is_no_longer_the_positive_class(self, labelled):
         X, labels = labelled
         clf = GMFClassifier(n_factors=4, max_iter=6, batch_size=1024, random_state=0,
-                            n_negatives=2, pos_label="clicked").fit(X, labels)
+                            n_negatives=2, pos_label="clicked",
+                            learning_rate_schedule="constant").fit(X, labels)
         rng = np.random.default_rng(0)
         unobserved = np.column_stack([rng.choice(clf.users_, 500), rng.choice(clf.items_, 500)])
         clicked = clf.predict_proba(X[labels == "clicked"])[:, 0].mean()

@@ -365,3 +365,22 @@ def test_model_access_after_loading_imports_tensorflow(regressor, tmp_path):
         assert "tensorflow" in sys.modules
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
+def test_predict_and_recommend_from_threads_match_serial(Estimator, low_rank_ratings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = low_rank_ratings
+    y = y if Estimator is GMFRegressor else (y >= 4).astype(int)
+    est = Estimator(n_factors=4, max_iter=2, batch_size=1024, random_state=0).fit(X, y)
+    chunks = np.array_split(X, 8)
+    users = [est.users_[i::8] for i in range(8)]
+    serial = ([est.predict(c) for c in chunks], [est.recommend(u, k=5) for u in users])
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        predicted = list(pool.map(est.predict, chunks))
+        recommended = list(pool.map(lambda u: est.recommend(u, k=5), users))
+    for a, b in zip(predicted, serial[0]):
+        assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    for a, b in zip(recommended, serial[1]):
+        assert_array_equal(a, b)
