@@ -67,6 +67,34 @@ print([fit_s, est.n_iter_, peak, rss, 1e6 / best])
 """
 
 
+TABLE_SIZES = """
+import contextlib, io, statistics
+import numpy as np
+from skgmf import build_gmf
+from skgmf._random import epoch_permutations
+from skgmf._training import train
+rng = np.random.default_rng(0)
+# 500,000 ratings of 2,000 users and items, trained into tables of growing size
+# (the internal training loop, as fit calls it, on a model built for the size).
+idx = rng.integers(0, 2_000, (500_000, 2)).astype(np.int32)
+y = rng.integers(1, 6, len(idx)).astype(np.float32)
+w = np.ones(len(idx), np.float32)
+times = []
+for n_ids in (2_000, 3_000, 2_000, 200_000, 2_000_000):  # the first two trace
+    model = build_gmf([n_ids, n_ids], 32, intercept=3.0, seed=0)
+    epochs = ((perm, (idx, y, w)) for perm in epoch_permutations(0, len(y)))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        train(model, epochs, alpha=0.1, learning_rate=0.01, batch_size=16384,
+              max_iter=6, tol=0.0, n_iter_no_change=10, verbose=1)
+    # verbose prints each epoch's seconds; the first epoch also takes the
+    # tables' fresh memory, which grows with them: median of the others.
+    seconds = [float(line.rsplit(", ", 1)[1][:-2]) for line in out.getvalue().splitlines()]
+    times.append((n_ids, statistics.median(seconds[1:])))
+print([list(t) for t in times[2:]])
+"""
+
+
 def run(code):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
@@ -85,6 +113,9 @@ def main():
     print(f"| ML-1M: seconds per epoch | {fit_s / n_iter:.3f} |")
     print(f"| ML-1M: peak RSS before / after the fit (MB) | {before:.0f} / {peak:.0f} |")
     print(f"| predict, 1M integer pairs (M pairs/s) | {pairs_per_s / 1e6:.1f} |")
+    for n_ids, seconds in run(TABLE_SIZES):
+        print(f"| 500,000 ratings into tables of {n_ids:,} users and items: s per "
+              f"epoch | {seconds:.3f} |")
 
 
 if __name__ == "__main__":

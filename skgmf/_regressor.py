@@ -285,7 +285,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         return self._partial_fit(X, y, sample_weight)
 
     def partial_fit_users(self, X, y, sample_weight=None):
-        """Fold users in: solve their embeddings and biases, all else unchanged.
+        r"""Fold users in: solve their embeddings and biases, all else unchanged.
 
         Every user in ``X`` gets the embedding :math:`p_u` and bias :math:`b_u`
         that minimise the training objective (squared error plus ``alpha``'s

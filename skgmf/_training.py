@@ -113,7 +113,8 @@ class EpochLayout:
             for the first field): ``order`` holds, per batch, the positions within
             the batch of its rows sorted by the field's id; ``segments`` the index
             of each of them among the batch's distinct ids; the distinct ids of
-            batch ``b`` are ``unique[offsets[b]:offsets[b + 1]]``.
+            batch ``b`` are ``unique[offsets[b]:offsets[b + 1]]`` (``unique`` is
+            padded with zeros to ``n_samples``).
         """
         n = len(perm)
         if idx is not self._rows:  # new rows: sort them by each field's id once
@@ -139,7 +140,10 @@ class EpochLayout:
             segments -= 1
             offsets = np.append(segments[starts], segments[-1] + 1).astype(np.int32)
             segments -= np.repeat(offsets[:-1], sizes)
-            unique = sorted_ids[new]
+            # Padded to n_samples: the same shape every epoch, so that the epoch
+            # function is not traced again when the count of distinct ids changes.
+            unique = np.zeros(n, dtype=sorted_ids.dtype)
+            unique[: offsets[-1]] = sorted_ids[new]
             del sorted_ids, new
             if f == 0:
                 order = grouped  # the training order
@@ -219,16 +223,19 @@ def batch_gradients(vectors, biases, kernel, intercept, y, weight, *, loss, scal
     return row_grads, d_pred, kernel_grad, tf.reduce_sum(d_pred), error
 
 
-def _epoch_function(loss, n_fields):
-    """The training epoch as a ``tf.function``, traced once per process.
+def _epoch_function(loss, n_fields, n_factors):
+    """The training epoch as a ``tf.function``, shared by the fits of a process.
 
-    One trace per loss and number of fields: the signature leaves every size
-    unknown, and the tables are arguments rather than captured variables, so every
-    later fit (cross-validation, grid search) reuses the traced graph. ``loss`` is
-    ``"squared_error"`` (ratings) or ``"log_loss"`` (binary labels, the model's
-    output read as a logit).
+    One function per loss, number of fields and latent size. The tables are
+    ``tf.Variable`` arguments (updated in place) rather than captured variables, so
+    later fits (cross-validation, grid search) reuse its graph: it is traced for
+    the first fit's sizes, then once more with every size unknown. The latent size
+    is part of the key because TensorFlow matches variable arguments by handle, not
+    by shape, and a graph may have folded the embedding width into constants.
+    ``loss`` is ``"squared_error"`` (ratings) or ``"log_loss"`` (binary labels, the
+    model's output read as a logit).
     """
-    key = (loss, n_fields)
+    key = (loss, n_fields, n_factors)
     with _TRACE_LOCK:
         if key not in _EPOCH_FUNCTIONS:
             _EPOCH_FUNCTIONS[key] = _make_epoch_function(loss, n_fields)
@@ -237,23 +244,6 @@ def _epoch_function(loss, n_fields):
 
 def _make_epoch_function(loss, n_fields):
     tf = _tf()
-
-    def spec(*shape, dtype=tf.float32):
-        return tf.TensorSpec(shape, dtype)
-
-    vector = spec(None, dtype=tf.int32)
-    signature = (
-        [vector] * n_fields,  # ids
-        spec(None),  # y
-        spec(None),  # weight
-        [(vector,) * 3] + [(vector,) * 4] * (n_fields - 1),  # rows
-        [(spec(None, None), spec(None), spec(None, 2, None), spec(None, 2))] * n_fields,
-        (spec(None), spec(), spec(2, None), spec(2)),  # dense
-        spec(),  # step
-        spec(None),  # learning rates
-        spec(),  # alpha
-        spec(dtype=tf.int32),  # batch size
-    )
 
     def adam(p, grad, m, v, rate):
         # keras.optimizers.Adam's update, bias correction folded into the rate.
@@ -266,32 +256,36 @@ def _make_epoch_function(loss, n_fields):
         return kernel * tf.sqrt(tf.cast(tf.size(kernel), kernel.dtype)) / tf.norm(kernel)
 
     def lazy_adam(table, moments, used, grad, decay, rate):
-        # Read and write only the used rows of a table and of its two moments,
-        # which are stored side by side in one (n, 2, ...) tensor. decay is the
-        # penalty's gradient per unit of the row.
+        # Read and write only the used rows of a table and of its two moments
+        # (stored side by side in one (n, 2, ...) variable), in place: the cost of
+        # a step does not depend on the size of the table. decay is the penalty's
+        # gradient per unit of the row.
         where = used[:, None]
         p = tf.gather(table, used)
         if len(p.shape) == 2:
             decay = decay[:, None]
         m_v = tf.gather(moments, used)
         p, m, v = adam(p, grad + decay * p, m_v[:, 0], m_v[:, 1], rate)
-        return (tf.tensor_scatter_nd_update(table, where, p),
-                tf.tensor_scatter_nd_update(moments, where, tf.stack([m, v], axis=1)))
+        return [table.scatter_nd_update(where, p),
+                moments.scatter_nd_update(where, tf.stack([m, v], axis=1))]
 
     # autograph=False and an explicit while loop: tracing is the one-off cost of
     # the first fit in every process (every GridSearchCV worker), so keep it small.
-    @tf.function(input_signature=signature, autograph=False)
+    # The tables are tf.Variables (updated in place), which an input signature
+    # cannot describe: reduce_retracing traces again once, for the second set of
+    # table sizes, with every size unknown; later fits reuse that graph.
+    @tf.function(reduce_retracing=True, autograph=False)
     def run_epoch(ids, y, weight, rows, tables, dense, step, learning_rates, alpha,
                   batch_size):
         # ids: per field, the epoch's embedding rows in training order (each batch
         # sorted by the first field). rows: per field, see EpochLayout.epoch.
-        # tables: per field (factors, biases, factor moments, bias moments).
-        # dense: (kernel, intercept, kernel moments, intercept moments).
+        # tables: per field the variables (factors, biases, factor moments, bias
+        # moments). dense: (kernel, intercept, kernel moments, intercept moments).
         # learning_rates: one per batch (the schedule).
         n = tf.shape(y)[0]
         n_batches = (n + batch_size - 1) // batch_size
 
-        def one_batch(b, total, step, tables, dense):
+        def one_batch(b, total, step, dense):
             lo = b * batch_size
             hi = tf.minimum(lo + batch_size, n)
             scale = 1.0 / tf.cast(hi - lo, y.dtype)
@@ -306,7 +300,7 @@ def _make_epoch_function(loss, n_fields):
             )
             step += 1.0
             rate = learning_rates[b] * tf.sqrt(1.0 - _BETA_2**step) / (1.0 - _BETA_1**step)
-            new_tables = []
+            updates = []
             for f in range(n_fields):
                 segments, unique, offsets = rows[f][-3:]
                 used = unique[offsets[b] : offsets[b + 1]]
@@ -320,29 +314,38 @@ def _make_epoch_function(loss, n_fields):
                 # The penalty alpha * weight * ||row||^2 of every rating, summed
                 # per row: 2 alpha (sum of the row's weights) row.
                 decay = 2.0 * alpha * scale * tf.math.segment_sum(w_rows, seg)
-                factors, factor_moments = lazy_adam(
+                updates += lazy_adam(
                     tables[f][0], tables[f][2], used, tf.math.segment_sum(g_rows, seg),
                     decay, rate,
                 )
-                bias, bias_moments = lazy_adam(
+                updates += lazy_adam(
                     tables[f][1], tables[f][3], used, tf.math.segment_sum(g_bias, seg),
                     decay, rate,
                 )
-                new_tables.append((factors, bias, factor_moments, bias_moments))
             kernel, m_k, v_k = adam(kernel, kernel_grad, dense[2][0], dense[2][1], rate)
             intercept, m_i, v_i = adam(intercept, intercept_grad, dense[3][0], dense[3][1],
                                        rate)
             dense = (fix_norm(kernel), intercept, tf.stack([m_k, v_k]), tf.stack([m_i, v_i]))
-            return b + 1, total + tf.reduce_sum(batch_w * error), step, new_tables, dense
+            with tf.control_dependencies(updates):  # the next batch reads the tables
+                return b + 1, total + tf.reduce_sum(batch_w * error), step, dense
 
-        _, total, step, tables, dense = tf.while_loop(
+        _, total, step, dense = tf.while_loop(
             lambda b, *_: b < n_batches,
             one_batch,
-            (tf.constant(0), tf.constant(0.0, dtype=y.dtype), step, list(tables), dense),
+            (tf.constant(0), tf.constant(0.0, dtype=y.dtype), step, dense),
         )
-        return tables, dense, step, total / tf.reduce_sum(weight)
+        return dense, step, total / tf.reduce_sum(weight)
 
     return run_epoch
+
+
+def _copy_to_model(variables, tables, dense):
+    """Write the training tables into the Keras model's variables."""
+    for f, (factors, bias, *_) in enumerate(tables):
+        variables[2 * f].assign(factors)
+        variables[2 * f + 1].assign(bias[:, None])
+    variables[-2].assign(dense[0][:, None])
+    variables[-1].assign(dense[1][None])
 
 
 def _prepare_epoch(epochs, layout, batch_size):
@@ -436,9 +439,9 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
     tf = _tf()
     variables = model_parameters(model)
     n_fields = (len(variables) - 2) // 2
-    run_epoch = _epoch_function(loss, n_fields)
     sizes = [int(variables[2 * f].shape[0]) for f in range(n_fields)]
     n_factors = int(variables[-2].shape[0])
+    run_epoch = _epoch_function(loss, n_fields, n_factors)
     if state is None:
         state = AdamState.zeros(sizes, n_factors)
     for size, (factor_moments, bias_moments) in zip(sizes, state.tables, strict=True):
@@ -448,7 +451,10 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
     for f in range(n_fields):
         factors = tf.convert_to_tensor(variables[2 * f])
         bias = tf.convert_to_tensor(variables[2 * f + 1])[:, 0]
-        tables.append((factors, bias, *(tf.constant(m, tf.float32) for m in state.tables[f])))
+        tables.append(tuple(
+            tf.Variable(a, trainable=False)
+            for a in (factors, bias, *(tf.constant(m, tf.float32) for m in state.tables[f]))
+        ))
     kernel = tf.convert_to_tensor(variables[-2])[:, 0]
     intercept = tf.convert_to_tensor(variables[-1])[0]
     dense = (kernel, intercept, *(tf.constant(m, tf.float32) for m in state.dense))
@@ -473,16 +479,13 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
             inputs = ([tf.constant(a) for a in ids], tf.constant(y), tf.constant(weight),
                       [tuple(tf.constant(a) for a in r) for r in rows])
             del ids, y, weight, rows  # TensorFlow holds its own copies
-            tables, dense, step, epoch_loss = run_epoch(
+            dense, step, epoch_loss = run_epoch(
                 *inputs, tables, dense, step, tf.constant(rates), alpha,
                 tf.constant(batch, dtype=tf.int32),
             )
             del inputs
-            for f in range(n_fields):
-                variables[2 * f].assign(tables[f][0])
-                variables[2 * f + 1].assign(tables[f][1][:, None])
-            variables[-2].assign(dense[0][:, None])
-            variables[-1].assign(dense[1][None])
+            if validate is not None:  # validate() reads the model
+                _copy_to_model(variables, tables, dense)
             epoch_loss = float(epoch_loss)
             if not np.isfinite(epoch_loss):
                 raise ValueError(
@@ -507,6 +510,9 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
                 if verbose:
                     print(f"No improvement for {n_iter_no_change} iterations; stopping.")
                 break
+    # Copied back once, not every epoch: the model's variables would share the
+    # tables' buffers, and the next in-place update would copy whole tables.
+    _copy_to_model(variables, tables, dense)
     if best_weights is not None:
         model.set_weights(best_weights)
     converged = len(loss_curve) < max_iter or no_improvement > 0

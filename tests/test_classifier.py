@@ -177,7 +177,8 @@ class TestPosLabel:
     """Which label is the interaction, and so which one sampled negatives get."""
 
     @pytest.fixture(scope="class")
-    def labelled(self, interactions):
+    @classmethod
+    def labelled(cls, interactions):
         # Every fourth interaction was shown but ignored.
         labels = np.where(np.arange(len(interactions)) % 4 == 0, "ignored", "clicked")
         return interactions, labels

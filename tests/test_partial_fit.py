@@ -435,7 +435,8 @@ class TestSaving:
 
 class TestFoldIn:
     @pytest.fixture(scope="class")
-    def folded(self, split):
+    @classmethod
+    def folded(cls, split):
         """A regressor before (a copy) and after partial_fit_users on known items."""
         (X_old, y_old), (X_new, y_new) = split
         est = GMFRegressor(**FAST_PARAMS).fit(X_old, y_old)

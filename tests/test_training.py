@@ -164,3 +164,13 @@ def test_verbose_prints_epoch_loss_and_seconds(low_rank_ratings, capsys):
         assert epoch == f"Epoch {n}/2"
         assert float(loss.removeprefix("loss = ")) > 0
         assert seconds.endswith(" s") and float(seconds[:-2]) >= 0
+
+
+def test_fits_of_other_latent_sizes_in_one_process_train_their_own_width(low_rank_ratings):
+    # The epoch graph is shared by the fits of a process; a graph traced for one
+    # embedding width must never serve another (its width may be folded in).
+    X, y = low_rank_ratings
+    for n_factors in (32, 4, 32, 8, 4):
+        est = GMFRegressor(**{**FAST_PARAMS, "n_factors": n_factors}).fit(X, y)
+        assert_allclose(np.linalg.norm(est.coef_), np.sqrt(n_factors), rtol=1e-5)
+        assert est.user_factors_.shape[1] == n_factors
