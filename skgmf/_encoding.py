@@ -79,6 +79,7 @@ def _narrow(values):
 # Integer ids spread over at most this many times as many values as there are
 # rows (or known ids) are looked up in a table over their range, not hashed.
 _DENSE_RANGE_FACTOR = 4
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 def encode_ids(values, *, field=0):
@@ -102,14 +103,16 @@ def encode_ids(values, *, field=0):
     _check_missing(values, field)
     if values.dtype.kind in "iu" and len(values):
         lo, hi = int(values.min()), int(values.max())
-        if hi - lo <= _DENSE_RANGE_FACTOR * len(values):
+        if hi - lo <= _DENSE_RANGE_FACTOR * len(values) and hi <= _INT64_MAX:
             # Compact integer ids (the usual case): a table over their range
-            # instead of a sort, linear in the number of rows.
+            # instead of a sort, linear in the number of rows. Offsets in int64:
+            # narrow dtypes (int8) would wrap around.
+            offset = values.astype(np.int64) - lo
             present = np.zeros(hi - lo + 1, dtype=bool)
-            present[values - lo] = True
+            present[offset] = True
             rank = np.cumsum(present, dtype=np.int32) - 1
             ids = (np.flatnonzero(present) + lo).astype(values.dtype)
-            return ids, rank[values - lo]
+            return ids, rank[offset]
     if values.dtype.kind in "biuf":
         ids, idx = np.unique(values, return_inverse=True)
         return ids, idx.astype(np.int32, copy=False)
@@ -147,11 +150,11 @@ def lookup_ids(ids, values, *, field=0):
     values = np.asarray(values)
     _check_missing(values, field)
     if (ids.dtype.kind in "iu" and values.dtype.kind in "iu" and len(ids) and len(values)
-            and int(values.max()) <= np.iinfo(np.int64).max):
+            and int(values.max()) <= _INT64_MAX and int(ids[-1]) <= _INT64_MAX):
         lo, hi = int(ids[0]), int(ids[-1])  # ids are sorted
         if hi - lo <= _DENSE_RANGE_FACTOR * (len(ids) + len(values)):
             table = np.full(hi - lo + 2, -1, dtype=np.int32)  # last slot: unknown
-            table[ids - lo] = np.arange(len(ids), dtype=np.int32)
+            table[ids.astype(np.int64) - lo] = np.arange(len(ids), dtype=np.int32)
             offset = values.astype(np.int64, copy=False) - lo
             outside = (offset < 0) | (offset > hi - lo)
             return table[np.where(outside, hi - lo + 1, offset)]

@@ -45,3 +45,16 @@ def test_missing_id_raises_value_error():
         lookup_ids(np.array(["a"], dtype=object), np.array([None], dtype=object))
 
 
+
+
+@pytest.mark.parametrize(
+    "values",
+    [np.arange(-100, 101, dtype=np.int8), np.array([2**63, 2**63 + 1, 2**63 + 5], np.uint64),
+     np.array([5, -3, 5, 7], dtype=np.int16)],
+)
+def test_compact_integer_ids_of_any_width_encode_and_look_up(values):
+    ids, idx = encode_ids(values)
+    assert_array_equal(ids, np.unique(values))
+    assert_array_equal(ids[idx], values)
+    assert_array_equal(lookup_ids(ids, values), idx)
+    assert lookup_ids(ids, values[:1] * 0 + values.max())[0] == len(ids) - 1
