@@ -4,8 +4,9 @@
 import contextlib
 import hashlib
 import os
-import shutil
+import sys
 import tempfile
+import time
 import urllib.request
 import zipfile
 from numbers import Integral, Real
@@ -20,15 +21,35 @@ __all__ = ["get_data_home", "load_movielens", "load_movies", "make_ratings"]
 
 _GROUPLENS = "https://files.grouplens.org/datasets/movielens/"
 
-# Official archives and their SHA-256 (as published by several independent users).
+# Official archives and their checksums, as (algorithm, hex digest): SHA-256 as
+# published by several independent users; for the large releases only MD5 sums are
+# published (GroupLens' own .md5 files, quoted in public projects' download code).
+# None: no checksum is recorded, so the archive is never downloaded without one
+# passed as ``checksum=``.
 ARCHIVES = {
-    "ml-100k": ("ml-100k.zip", "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"),
-    "ml-1m": ("ml-1m.zip", "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20"),
+    "ml-100k": (
+        "ml-100k.zip",
+        ("sha256", "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"),
+    ),
+    "ml-1m": (
+        "ml-1m.zip",
+        ("sha256", "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20"),
+    ),
     "ml-latest-small": (
         "ml-latest-small.zip",
-        "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
+        ("sha256", "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436"),
     ),
+    "ml-10m": ("ml-10m.zip", ("md5", "ce571fd55effeba0271552578f2648bd")),
+    "ml-20m": ("ml-20m.zip", ("md5", "cd245b17a1ae2cc31bb14903e1204af3")),
+    "ml-25m": ("ml-25m.zip", ("md5", "6b51fb2759a8657d3bfcbfc42b592ada")),
+    "ml-32m": ("ml-32m.zip", None),
 }
+
+# Folder an official archive unpacks to, where it is not the data set's name.
+_FOLDERS = {"ml-10m": "ml-10M100K"}
+
+# Length of a hex digest of each supported algorithm.
+_DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
 
 COLUMNS = ["user", "item", "rating", "timestamp"]
 
@@ -63,7 +84,16 @@ _RATINGS_FILES = {
     "ml-100k": ["u.data"],
     "ml-1m": ["ratings.dat", "ratings_notimestamp.csv"],
     "ml-latest-small": ["ratings.csv"],
+    "ml-10m": ["ratings.dat"],
+    "ml-20m": ["ratings.csv"],
+    "ml-25m": ["ratings.csv"],
+    "ml-32m": ["ratings.csv"],
 }
+
+
+def _folder(name):
+    """Folder name of ``name``'s official archive."""
+    return _FOLDERS.get(name, name)
 
 
 def _ratings_file(folder, name):
@@ -79,7 +109,7 @@ def _find_local(home, name, filename=None):
 
     ``ml-latest-small`` may sit in a folder with a version suffix; the newest wins.
     """
-    folders = [home / name]
+    folders = [home / _folder(name)]
     if name == "ml-latest-small":
         folders += sorted(home.glob("ml-latest-small-*"), reverse=True)
     family = "ml-latest-small" if name in VERSIONS else name
@@ -90,21 +120,44 @@ def _find_local(home, name, filename=None):
     return None
 
 
+# Column types of every loaded ratings file: 25M rows take 500 MB, not the 800 MB of
+# int64/float64 columns (MovieLens ids and ratings fit these types exactly).
+_DTYPES = {"user": np.int32, "item": np.int32, "rating": np.float32, "timestamp": np.int64}
+
+
 def _read_ratings(path):
-    """Read one ratings file into the common frame: user, item, rating, timestamp."""
+    """Read one ratings file into the common frame: user, item, rating, timestamp.
+
+    Every file is parsed by pandas' C engine with explicit column types, so no
+    object column is ever built.
+    """
     if path.name == "u.data" or path.suffix in (".base", ".test"):
-        df = pd.read_csv(path, sep="\t", names=COLUMNS)
+        df = pd.read_csv(path, sep="\t", names=COLUMNS, dtype=_DTYPES, engine="c")
     elif path.name == "ratings.dat":
-        df = pd.read_csv(path, sep="::", names=COLUMNS, engine="python")
+        # "1::122::5::838985046": splitting on ":" puts the fields in the even
+        # columns, empty odd ones in between; the "::" separator itself would need
+        # the python engine, about 20 times slower on 10M rows.
+        df = pd.read_csv(
+            path, sep=":", header=None, usecols=[0, 2, 4, 6],
+            dtype=dict(zip([0, 2, 4, 6], _DTYPES.values())), engine="c",
+        )
+        df.columns = COLUMNS
     else:
-        df = pd.read_csv(path)
-        df = df.rename(columns={"userId": "user", "movieId": "item"})
+        columns = {"userId": "user", "movieId": "item", "rating": "rating",
+                   "timestamp": "timestamp"}
+        header = pd.read_csv(path, nrows=0).columns
+        dtype = {col: _DTYPES[new] for col, new in columns.items() if col in header}
+        df = pd.read_csv(path, usecols=list(dtype), dtype=dtype, engine="c")
+        df = df.rename(columns=columns)
         if "timestamp" not in df:
-            df["timestamp"] = pd.NA
-    df = df[COLUMNS]
-    df["rating"] = df["rating"].astype("float32")
-    df["timestamp"] = df["timestamp"].astype("Int64")
-    return df
+            # A copy without timestamps: missing, never a made-up time.
+            df["timestamp"] = _missing_timestamps(len(df))
+    return df[COLUMNS]
+
+
+def _missing_timestamps(n):
+    """A nullable Int64 array of ``n`` missing values, built without Python objects."""
+    return pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, dtype=bool))
 
 
 def _manual_copy_hint(name, home):
@@ -113,8 +166,25 @@ def _manual_copy_hint(name, home):
     return (
         f"To install it by hand, put the official {filename} ({_GROUPLENS}{filename}) "
         f"at {home / filename}, or unpack it so that "
-        f"{home / name / _RATINGS_FILES[name][0]} exists; set SKGMF_DATA_HOME "
+        f"{home / _folder(name) / _RATINGS_FILES[name][0]} exists; set SKGMF_DATA_HOME "
         "(or pass data_home) to use another folder."
+    )
+
+
+def _expected_checksum(name, checksum):
+    """(algorithm, hex digest) to verify ``name``'s archive with, or None if unknown.
+
+    ``checksum``, when given, is a hex MD5 or SHA-256 digest and replaces the table's.
+    """
+    if checksum is None:
+        return ARCHIVES[name][1]
+    digest = checksum.strip().lower()
+    for algorithm, length in _DIGEST_LENGTHS.items():
+        if len(digest) == length and all(c in "0123456789abcdef" for c in digest):
+            return algorithm, digest
+    raise ValueError(
+        f"checksum must be the hex MD5 (32 digits) or SHA-256 (64 digits) of "
+        f"{ARCHIVES[name][0]}, got {checksum!r}."
     )
 
 
@@ -134,37 +204,104 @@ def _created_folders(folder):
         raise
 
 
-def _download(name, home, base_url):
+class _Progress:
+    """A one-line download progress bar on a stream (stderr), redrawn in place."""
+
+    # Redraw at most this often: a 260 MB download has some 16,000 blocks.
+    _INTERVAL = 0.2
+
+    def __init__(self, label, total, stream):
+        self.label, self.total, self.stream = label, total, stream
+        self.done, self.start, self.shown = 0, time.monotonic(), 0.0
+
+    def update(self, n_bytes):
+        self.done += n_bytes
+        now = time.monotonic()
+        if now - self.shown >= self._INTERVAL:
+            self.shown = now
+            self._draw(now)
+
+    def close(self):
+        self._draw(time.monotonic())
+        self.stream.write("\n")
+        self.stream.flush()
+
+    def _draw(self, now):
+        mb = self.done / 1e6
+        rate = mb / max(now - self.start, 1e-9)
+        if self.total:
+            filled = int(30 * self.done / self.total)
+            line = (f"{self.label}: [{'#' * filled}{'.' * (30 - filled)}] "
+                    f"{100 * self.done / self.total:3.0f}% {mb:.1f}/{self.total / 1e6:.1f} MB")
+        else:  # the server sent no Content-Length
+            line = f"{self.label}: {mb:.1f} MB"
+        self.stream.write(f"\r{line} {rate:.1f} MB/s")
+        self.stream.flush()
+
+
+def _show_progress(verbose):
+    """Whether to draw a download progress bar: ``verbose``, else if stderr is a TTY."""
+    if verbose is None:
+        return sys.stderr is not None and sys.stderr.isatty()
+    return bool(verbose)
+
+
+def _download(name, home, base_url, checksum, verbose):
     """Download and verify the archive of ``name``, then unpack it into ``home``.
 
     The archive goes to a temporary folder outside ``home``, so a failed or corrupt
     download creates nothing there, not even ``home`` itself.
     """
-    filename, sha256 = ARCHIVES[name]
+    filename, _ = ARCHIVES[name]
+    expected = _expected_checksum(name, checksum)
+    if expected is None:
+        # Never accept a download nothing verifies.
+        raise FileNotFoundError(
+            f"No local copy of {name} under {home}, and skgmf records no checksum of "
+            f"{filename} to verify a download with, so it does not download it. Pass "
+            "checksum= (the MD5 or SHA-256 GroupLens publishes next to the archive, "
+            f"{_GROUPLENS}{filename}.md5) to download it. "
+            + _manual_copy_hint(name, home)
+        )
+    algorithm, digest = expected
     url = base_url.rstrip("/") + "/" + filename
     with tempfile.TemporaryDirectory(prefix="skgmf-download-") as tmp:
         archive = Path(tmp) / filename
         try:
             with urllib.request.urlopen(url, timeout=60) as response, open(archive, "wb") as f:
-                shutil.copyfileobj(response, f)
+                size = response.headers.get("Content-Length")
+                progress = None
+                if _show_progress(verbose):
+                    progress = _Progress(f"Downloading {filename}",
+                                         int(size) if size and size.isdigit() else None,
+                                         sys.stderr)
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    f.write(block)
+                    if progress is not None:
+                        progress.update(len(block))
+                if progress is not None:
+                    progress.close()
         except OSError as exc:
             raise OSError(
                 f"Could not download {name} from {url}: {exc}. "
                 + _manual_copy_hint(name, home)
             ) from exc
-        digest = _sha256(archive)
-        if digest != sha256:
+        actual = _hexdigest(archive, algorithm)
+        if actual != digest:
             raise OSError(
-                f"The download of {url} is corrupt: its SHA-256 is {digest}, "
-                f"expected {sha256}. Nothing was written to {home}. "
+                f"The download of {url} is corrupt: its {_ALGORITHM_NAMES[algorithm]} is "
+                f"{actual}, expected {digest}. Nothing was written to {home}. "
                 + _manual_copy_hint(name, home)
             )
         _unpack(archive, name, home)
 
 
-def _sha256(path):
-    """Hex SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
+_ALGORITHM_NAMES = {"md5": "MD5", "sha256": "SHA-256"}
+
+
+def _hexdigest(path, algorithm="sha256"):
+    """Hex digest of a file by ``algorithm`` ({"md5", "sha256"}), read in blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
@@ -172,62 +309,81 @@ def _sha256(path):
 
 
 def _unpack(archive, name, home):
-    """Unpack a verified archive of ``name`` into ``home / name`` atomically.
+    """Unpack a verified archive of ``name`` into ``home / _folder(name)`` atomically.
 
     It is extracted into a temporary folder inside ``home`` and renamed into place,
     so no reader ever sees a half-unpacked copy.
     """
+    folder = _folder(name)
     with (
         _created_folders(home),
         tempfile.TemporaryDirectory(dir=home, prefix=".unpack-") as tmp,
         zipfile.ZipFile(archive) as zf,
     ):
         zf.extractall(tmp)
-        # Official archives hold one top-level folder named after the data set.
-        unpacked = Path(tmp) / name
+        # Official archives hold one top-level folder named after the data set
+        # (ml-10m's is ml-10M100K).
+        unpacked = Path(tmp) / folder
         if _ratings_file(unpacked, name) is None:
-            raise OSError(f"{archive} holds no {name}/ folder with a ratings file.")
+            raise OSError(f"{archive} holds no {folder}/ folder with a ratings file.")
         try:
-            os.replace(unpacked, home / name)
+            os.replace(unpacked, home / folder)
         except OSError as exc:
             # Fine if another process has just unpacked the same archive.
-            if _ratings_file(home / name, name) is None:
+            if _ratings_file(home / folder, name) is None:
                 raise OSError(
-                    f"Could not unpack {archive} into {home / name}, which exists "
+                    f"Could not unpack {archive} into {home / folder}, which exists "
                     f"and holds no ratings file: remove it. ({exc})"
                 ) from exc
 
 
-def _unpack_manual_copy(name, home):
-    """Verify an official archive of ``name`` put in ``home`` by hand, then unpack it."""
-    filename, sha256 = ARCHIVES[name]
+def _unpack_manual_copy(name, home, checksum):
+    """Verify an official archive of ``name`` put in ``home`` by hand, then unpack it.
+
+    An archive with no recorded checksum (and none passed) is unpacked as it is,
+    like a folder unpacked by hand: the user chose that file.
+    """
+    filename, _ = ARCHIVES[name]
     archive = home / filename
-    digest = _sha256(archive)
-    if digest != sha256:
-        raise OSError(
-            f"{archive} is not the official {filename}: its SHA-256 is {digest}, "
-            f"expected {sha256}. Replace it with {_GROUPLENS}{filename} or remove it."
-        )
+    expected = _expected_checksum(name, checksum)
+    if expected is not None:
+        algorithm, digest = expected
+        actual = _hexdigest(archive, algorithm)
+        if actual != digest:
+            raise OSError(
+                f"{archive} is not the official {filename}: its "
+                f"{_ALGORITHM_NAMES[algorithm]} is {actual}, expected {digest}. "
+                f"Replace it with {_GROUPLENS}{filename} or remove it."
+            )
     _unpack(archive, name, home)
 
 
 def load_movielens(name="ml-100k", *, data_home=None, download=True,
-                   base_url=_GROUPLENS):
+                   base_url=_GROUPLENS, checksum=None, verbose=None):
     """Load a MovieLens rating data set as a DataFrame.
 
     Reads a local copy under ``data_home`` in the folder layout GroupLens ships
-    (``ml-100k/u.data``, ``ml-1m/ratings.dat``, ``ml-latest-small/ratings.csv``;
-    also ``ml-1m/ratings_notimestamp.csv``, a copy without timestamps). If none is
-    found, the official archive (``ml-100k.zip``, ``ml-1m.zip`` or
-    ``ml-latest-small.zip``) is used: one put in ``data_home`` by hand, else, if
-    ``download`` is True, one downloaded from ``base_url``. Its SHA-256 is verified
+    (``ml-100k/u.data``, ``ml-1m/ratings.dat``, ``ml-latest-small/ratings.csv``,
+    ``ml-10M100K/ratings.dat``, ``ml-20m/ratings.csv``, ``ml-25m/ratings.csv``,
+    ``ml-32m/ratings.csv``; also ``ml-1m/ratings_notimestamp.csv``, a copy without
+    timestamps). If none is found, the official archive (``<name>.zip``) is used:
+    one put in ``data_home`` by hand, else, if ``download`` is True, one downloaded
+    from ``base_url``. Its checksum is verified (SHA-256 for ml-100k, ml-1m and
+    ml-latest-small; MD5, the only sum published, for ml-10m, ml-20m and ml-25m)
     and it is unpacked atomically next to it; a wrong checksum is an error, and a
     failed or corrupt download leaves nothing behind. MovieLens data is never
     shipped with skgmf (GroupLens terms of use).
 
+    skgmf records no checksum of ``ml-32m.zip``, so it never downloads it unless
+    ``checksum`` is passed: put the zip or its unpacked ``ml-32m/`` folder in
+    ``data_home`` by hand (a zip put there is then unpacked unverified, as a folder
+    is used unverified), or pass the checksum GroupLens publishes in
+    ``ml-32m.zip.md5``.
+
     Parameters
     ----------
-    name : {"ml-100k", "ml-1m", "ml-latest-small"} or str, default="ml-100k"
+    name : {"ml-100k", "ml-1m", "ml-latest-small", "ml-10m", "ml-20m", "ml-25m", \
+"ml-32m"} or str, default="ml-100k"
         Data set. ``"ml-latest-small-2016"`` and ``"ml-latest-small-2018"`` name
         dated snapshots of ml-latest-small; they are read from ``data_home`` only
         (the seed notebook used the 2016 one).
@@ -237,12 +393,19 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
         Download the archive when no local copy, unpacked or zipped, is found.
     base_url : str, default="https://files.grouplens.org/datasets/movielens/"
         Folder URL the archives are downloaded from, with or without the final ``/``.
+    checksum : str, default=None
+        Hex MD5 (32 digits) or SHA-256 (64 digits) of the archive, used instead of
+        the recorded one to verify a download or a zip put in ``data_home`` by hand.
+    verbose : bool, default=None
+        Draw a progress bar on stderr while downloading. None draws it only when
+        stderr is a terminal.
 
     Returns
     -------
     ratings : pandas.DataFrame
-        Columns ``user``, ``item`` (int64 MovieLens ids), ``rating`` (float32) and
-        ``timestamp`` (nullable Int64 seconds; missing where the copy lacks them).
+        Columns ``user``, ``item`` (int32 MovieLens ids), ``rating`` (float32) and
+        ``timestamp`` (int64 seconds; nullable Int64, all missing, for a copy
+        without timestamps). 25M ratings take 500 MB.
 
     Examples
     --------
@@ -252,10 +415,12 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
     (100000, 4)
     """
     _check_name(name)
+    if checksum is not None:
+        _expected_checksum(name, checksum)  # a malformed one is an error at once
     home = get_data_home(data_home)
     path = _find_local(home, name)
     if path is None and name in ARCHIVES and (home / ARCHIVES[name][0]).is_file():
-        _unpack_manual_copy(name, home)
+        _unpack_manual_copy(name, home, checksum)
         path = _find_local(home, name)
     if path is None:
         if name in VERSIONS:
@@ -268,7 +433,7 @@ def load_movielens(name="ml-100k", *, data_home=None, download=True,
                 f"No local copy of {name} under {home} and download=False. "
                 + _manual_copy_hint(name, home)
             )
-        _download(name, home, base_url)
+        _download(name, home, base_url, checksum, verbose)
         path = _find_local(home, name)
     return _read_ratings(path)
 
@@ -288,7 +453,8 @@ _ML100K_GENRES = (
 )
 
 
-def load_movies(name="ml-100k", *, data_home=None, download=True, base_url=_GROUPLENS):
+def load_movies(name="ml-100k", *, data_home=None, download=True, base_url=_GROUPLENS,
+                checksum=None, verbose=None):
     """Load the titles and genres of a MovieLens data set's movies.
 
     Parameters
@@ -301,11 +467,15 @@ def load_movies(name="ml-100k", *, data_home=None, download=True, base_url=_GROU
         Download the archive when no local copy is found.
     base_url : str, default="https://files.grouplens.org/datasets/movielens/"
         Where the archives are downloaded from.
+    checksum : str, default=None
+        Checksum of the archive, as in :func:`load_movielens`.
+    verbose : bool, default=None
+        Download progress bar, as in :func:`load_movielens`.
 
     Returns
     -------
     movies : pandas.DataFrame
-        Indexed by ``item`` (the MovieLens id used in the ratings), with columns
+        Indexed by ``item`` (the int32 MovieLens id used in the ratings), with columns
         ``title`` and ``genres``, ``"|"``-separated as in ml-1m's ``movies.dat``
         (for ml-100k, built from the genre flags of ``u.item`` in the order of
         ``u.genre``).
@@ -317,9 +487,12 @@ def load_movies(name="ml-100k", *, data_home=None, download=True, base_url=_GROU
     >>> movies.loc[1, "title"], movies.loc[1, "genres"]  # doctest: +SKIP
     ('Toy Story (1995)', "Animation|Children's|Comedy")
     """
-    load_movielens(name, data_home=data_home, download=download, base_url=base_url)
+    load_movielens(name, data_home=data_home, download=download, base_url=base_url,
+                   checksum=checksum, verbose=verbose)
     family = "ml-latest-small" if name in VERSIONS else name
-    filename = {"ml-100k": "u.item", "ml-1m": "movies.dat"}.get(family, "movies.csv")
+    filename = {"ml-100k": "u.item", "ml-1m": "movies.dat", "ml-10m": "movies.dat"}.get(
+        family, "movies.csv"
+    )
     path = _find_local(get_data_home(data_home), name, filename)
     if family == "ml-100k":
         # u.item: id, title, release dates, IMDb URL, then one 0/1 flag per genre.
@@ -329,11 +502,15 @@ def load_movies(name="ml-100k", *, data_home=None, download=True, base_url=_GROU
         df["genres"] = [
             "|".join(genre for genre, flag in zip(_ML100K_GENRES, row) if flag) for row in flags
         ]
-    elif family == "ml-1m":
+    elif family in ("ml-1m", "ml-10m"):
+        # Titles hold ":" themselves, so "::" needs the python engine; the files
+        # are small (10,681 movies in ml-10m). ml-1m's is latin-1, ml-10m's UTF-8.
+        encoding = "latin-1" if family == "ml-1m" else "utf-8"
         df = pd.read_csv(path, sep="::", names=["item", "title", "genres"],
-                         engine="python", encoding="latin-1")
+                         engine="python", encoding=encoding)
     else:
         df = pd.read_csv(path).rename(columns={"movieId": "item"})
+    df["item"] = df["item"].astype(np.int32)
     return df.set_index("item")[["title", "genres"]]
 
 

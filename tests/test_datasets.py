@@ -4,6 +4,8 @@
 import functools
 import hashlib
 import http.server
+import io
+import shutil
 import tempfile
 import threading
 import zipfile
@@ -100,7 +102,7 @@ def test_missing_copy_without_download_raises(tmp_path):
         load_movielens("ml-100k", data_home=tmp_path, download=False)
 
 
-@pytest.mark.parametrize("name", ["ml-10m", ["ml-100k"], None])
+@pytest.mark.parametrize("name", ["ml-5m", ["ml-100k"], None])
 def test_unknown_name_is_rejected(tmp_path, name):
     with pytest.raises(ValueError, match="name must be one of"):
         load_movielens(name, data_home=tmp_path)
@@ -128,7 +130,7 @@ def archive_server(tmp_path):
 
 def test_download_verifies_checksum_and_unpacks(archive_server, tmp_path, monkeypatch):
     base_url, sha256 = archive_server
-    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", ("ml-100k.zip", sha256))
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", ("ml-100k.zip", ("sha256", sha256)))
     home = tmp_path / "home"
     df = load_movielens("ml-100k", data_home=home, base_url=base_url)
     assert df["user"].tolist() == [1, 2]
@@ -139,7 +141,7 @@ def test_download_verifies_checksum_and_unpacks(archive_server, tmp_path, monkey
 
 def test_download_base_url_without_final_slash(archive_server, tmp_path, monkeypatch):
     base_url, sha256 = archive_server
-    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", ("ml-100k.zip", sha256))
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", ("ml-100k.zip", ("sha256", sha256)))
     df = load_movielens("ml-100k", data_home=tmp_path / "home", base_url=base_url[:-1])
     assert df["user"].tolist() == [1, 2]
 
@@ -147,8 +149,8 @@ def test_download_base_url_without_final_slash(archive_server, tmp_path, monkeyp
 @pytest.mark.parametrize(
     "name, archive, message",
     [
-        ("ml-100k", ("ml-100k.zip", "0" * 64), "is corrupt"),
-        ("ml-1m", ("missing.zip", "0" * 64), "Could not download ml-1m"),
+        ("ml-100k", ("ml-100k.zip", ("sha256", "0" * 64)), "is corrupt"),
+        ("ml-1m", ("missing.zip", ("sha256", "0" * 64)), "Could not download ml-1m"),
     ],
     ids=["corrupt", "unreachable"],
 )
@@ -173,7 +175,7 @@ def test_failed_download_creates_nothing_and_says_where_a_copy_goes(
 def test_failed_download_leaves_an_existing_data_home_untouched(archive_server, tmp_path,
                                                                 monkeypatch):
     base_url, _ = archive_server
-    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", ("ml-100k.zip", "0" * 64))
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", ("ml-100k.zip", ("sha256", "0" * 64)))
     home = tmp_path / "home"
     home.mkdir()
     with pytest.raises(OSError, match="is corrupt"):
@@ -188,7 +190,7 @@ def test_archive_without_the_data_set_folder_is_rejected_and_cleaned_up(
     with zipfile.ZipFile(tmp_path / "served" / "ml-1m.zip", "w") as zf:
         zf.writestr("ratings.dat", "1::10::5::978300760\n")
     sha256 = hashlib.sha256((tmp_path / "served" / "ml-1m.zip").read_bytes()).hexdigest()
-    monkeypatch.setitem(datasets.ARCHIVES, "ml-1m", ("ml-1m.zip", sha256))
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-1m", ("ml-1m.zip", ("sha256", sha256)))
     home = tmp_path / "parent" / "home"
     with pytest.raises(OSError, match="holds no ml-1m/ folder"):
         load_movielens("ml-1m", data_home=home, base_url=base_url)
@@ -203,13 +205,17 @@ def test_missing_copy_without_download_says_where_a_copy_goes(tmp_path):
 
 
 # One rating in the format of each official archive's ratings file.
+CSV_HEADER = "userId,movieId,rating,timestamp\n"
 ARCHIVE_RATINGS = {
     "ml-100k": ("ml-100k/u.data", "7\t10\t4\t881250949\n"),
     "ml-1m": ("ml-1m/ratings.dat", "7::10::4::978300760\n"),
-    "ml-latest-small": (
-        "ml-latest-small/ratings.csv", "userId,movieId,rating,timestamp\n7,10,4.0,964982703\n"
-    ),
+    "ml-latest-small": ("ml-latest-small/ratings.csv", CSV_HEADER + "7,10,4.0,964982703\n"),
+    "ml-10m": ("ml-10M100K/ratings.dat", "7::10::4.0::838985046\n"),
+    "ml-20m": ("ml-20m/ratings.csv", CSV_HEADER + "7,10,4.0,1112486027\n"),
+    "ml-25m": ("ml-25m/ratings.csv", CSV_HEADER + "7,10,4.0,1147880044\n"),
+    "ml-32m": ("ml-32m/ratings.csv", CSV_HEADER + "7,10,4.0,1225734739\n"),
 }
+LARGE = ["ml-10m", "ml-20m", "ml-25m", "ml-32m"]
 
 
 def write_archive(home, name):
@@ -221,22 +227,27 @@ def write_archive(home, name):
     return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
+def md5(path):
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
 @pytest.mark.parametrize("name", sorted(ARCHIVE_RATINGS))
 def test_manually_downloaded_zip_is_verified_and_unpacked(tmp_path, monkeypatch, name):
     archive, sha256 = write_archive(tmp_path, name)
-    monkeypatch.setitem(datasets.ARCHIVES, name, (archive.name, sha256))
+    monkeypatch.setitem(datasets.ARCHIVES, name, (archive.name, ("sha256", sha256)))
     df = load_movielens(name, data_home=tmp_path, download=False)
     assert df[["user", "item"]].values.tolist() == [[7, 10]]
     assert df["rating"].tolist() == [4.0]
     # Unpacked next to the zip, which stays; no temporary folder is left behind.
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([archive.name, name])
+    folder = datasets._folder(name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([archive.name, folder])
     archive.unlink()
     assert len(load_movielens(name, data_home=tmp_path, download=False)) == 1
 
 
 def test_manually_downloaded_zip_with_wrong_checksum_is_an_error(tmp_path, monkeypatch):
     archive, sha256 = write_archive(tmp_path, "ml-100k")
-    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", (archive.name, "0" * 64))
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-100k", (archive.name, ("sha256", "0" * 64)))
     with pytest.raises(OSError, match="not the official ml-100k.zip") as excinfo:
         load_movielens("ml-100k", data_home=tmp_path)
     assert all(s in str(excinfo.value) for s in (str(archive), sha256, "0" * 64))
@@ -315,3 +326,175 @@ def test_make_ratings_rejects_invalid_parameters(params, match):
 def test_make_ratings_rejects_too_many_ratings():
     with pytest.raises(ValueError, match="exceeds"):
         make_ratings(2, 2, 5)
+
+
+# The large releases: ml-10m's archive unpacks to ml-10M100K/ with "::"-separated
+# .dat files; ml-20m, ml-25m and ml-32m to a folder of their name with CSV files.
+LARGE_RATINGS = {
+    "ml-10m": ("ml-10M100K/ratings.dat",
+               "1::122::5::838985046\n1::185::4.5::838983525\n71567::2107::1::912580553\n"),
+    **{
+        name: (f"{name}/ratings.csv",
+               CSV_HEADER + "1,122,5.0,838985046\n1,185,4.5,838983525\n71567,2107,1.0,912580553\n")
+        for name in ("ml-20m", "ml-25m", "ml-32m")
+    },
+}
+LARGE_MOVIES = {
+    "ml-10m": ("ml-10M100K/movies.dat",
+               "122::Boomerang (1992)::Comedy|Romance\n"
+               "185::Net, The (1995)::Action|Crime|Thriller\n"
+               "2107::Halloween H20: 20 Years Later (1998)::Horror|Thriller\n"),
+    **{
+        name: (f"{name}/movies.csv",
+               "movieId,title,genres\n122,Boomerang (1992),Comedy|Romance\n"
+               '185,"Net, The (1995)",Action|Crime|Thriller\n'
+               "2107,Halloween H20: 20 Years Later (1998),Horror|Thriller\n")
+        for name in ("ml-20m", "ml-25m", "ml-32m")
+    },
+}
+
+
+def write_large_copy(home, name):
+    """Unpack a small copy of ``name`` in its official layout under ``home``."""
+    for relative, text in (LARGE_RATINGS[name], LARGE_MOVIES[name]):
+        (home / relative).parent.mkdir(parents=True, exist_ok=True)
+        (home / relative).write_text(text)
+
+
+def write_large_archive(folder, name):
+    """Write a small ``<name>.zip`` in the official layout into ``folder``; return it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = folder / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(*LARGE_RATINGS[name])
+        zf.writestr(*LARGE_MOVIES[name])
+    return archive
+
+
+def check_large_ratings(df):
+    assert list(df.columns) == ["user", "item", "rating", "timestamp"]
+    assert df.dtypes.tolist() == [np.int32, np.int32, np.float32, np.int64]
+    assert df.values.tolist() == [[1, 122, 5.0, 838985046], [1, 185, 4.5, 838983525],
+                                  [71567, 2107, 1.0, 912580553]]
+
+
+@pytest.mark.parametrize("name", LARGE)
+def test_load_large_release_from_local_copy_in_official_layout(tmp_path, name):
+    write_large_copy(tmp_path, name)
+    check_large_ratings(load_movielens(name, data_home=tmp_path, download=False))
+    movies = load_movies(name, data_home=tmp_path, download=False)
+    assert movies.index.dtype == np.int32 and list(movies.columns) == ["title", "genres"]
+    assert movies.loc[185, "title"] == "Net, The (1995)"  # a comma inside the title
+    assert movies.loc[2107, "title"] == "Halloween H20: 20 Years Later (1998)"  # a colon
+    assert movies.loc[185, "genres"] == "Action|Crime|Thriller"
+
+
+@pytest.mark.parametrize("name", ["ml-10m", "ml-20m", "ml-25m"])
+def test_download_large_release_verifies_md5(archive_server, tmp_path, monkeypatch, name):
+    base_url, _ = archive_server
+    archive = write_large_archive(tmp_path / "served", name)
+    monkeypatch.setitem(datasets.ARCHIVES, name, (archive.name, ("md5", md5(archive))))
+    home = tmp_path / "home"
+    check_large_ratings(load_movielens(name, data_home=home, base_url=base_url))
+    assert sorted(p.name for p in home.iterdir()) == [datasets._folder(name)]
+    assert load_movies(name, data_home=home, download=False).loc[122, "title"] == (
+        "Boomerang (1992)"
+    )
+
+
+def test_download_with_wrong_md5_is_corrupt_and_creates_nothing(archive_server, tmp_path,
+                                                                 monkeypatch):
+    base_url, _ = archive_server
+    write_large_archive(tmp_path / "served", "ml-25m")
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-25m", ("ml-25m.zip", ("md5", "0" * 32)))
+    home = tmp_path / "home"
+    with pytest.raises(OSError, match="is corrupt: its MD5 is [0-9a-f]{32}, expected 0{32}"):
+        load_movielens("ml-25m", data_home=home, base_url=base_url)
+    assert not home.exists()
+
+
+def test_large_releases_record_md5_of_the_official_archives():
+    assert datasets.ARCHIVES["ml-10m"][1] == ("md5", "ce571fd55effeba0271552578f2648bd")
+    assert datasets.ARCHIVES["ml-20m"][1] == ("md5", "cd245b17a1ae2cc31bb14903e1204af3")
+    assert datasets.ARCHIVES["ml-25m"][1] == ("md5", "6b51fb2759a8657d3bfcbfc42b592ada")
+    assert datasets.ARCHIVES["ml-32m"] == ("ml-32m.zip", None)
+
+
+def test_ml32m_without_recorded_checksum_is_never_downloaded(archive_server, tmp_path):
+    base_url, _ = archive_server
+    write_large_archive(tmp_path / "served", "ml-32m")
+    home = tmp_path / "home"
+    with pytest.raises(FileNotFoundError, match="records no checksum of ml-32m.zip") as excinfo:
+        load_movielens("ml-32m", data_home=home, base_url=base_url)
+    text = str(excinfo.value)
+    assert "checksum=" in text and str(home / "ml-32m" / "ratings.csv") in text
+    assert not home.exists()
+
+
+def test_ml32m_downloads_with_a_checksum_passed(archive_server, tmp_path):
+    base_url, _ = archive_server
+    archive = write_large_archive(tmp_path / "served", "ml-32m")
+    home = tmp_path / "home"
+    with pytest.raises(OSError, match="is corrupt"):
+        load_movielens("ml-32m", data_home=home, base_url=base_url, checksum="f" * 32)
+    for checksum in (md5(archive), hashlib.sha256(archive.read_bytes()).hexdigest().upper()):
+        shutil.rmtree(home, ignore_errors=True)
+        check_large_ratings(load_movielens("ml-32m", data_home=home, base_url=base_url,
+                                           checksum=checksum))
+
+
+def test_ml32m_zip_put_by_hand_is_unpacked(tmp_path):
+    write_large_archive(tmp_path, "ml-32m")
+    check_large_ratings(load_movielens("ml-32m", data_home=tmp_path, download=False))
+    assert (tmp_path / "ml-32m" / "movies.csv").exists()
+
+
+def test_zip_put_by_hand_is_verified_by_md5(tmp_path, monkeypatch):
+    archive = write_large_archive(tmp_path, "ml-10m")
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-10m", ("ml-10m.zip", ("md5", "0" * 32)))
+    with pytest.raises(OSError, match="not the official ml-10m.zip: its MD5 is"):
+        load_movielens("ml-10m", data_home=tmp_path)
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-10m", ("ml-10m.zip", ("md5", md5(archive))))
+    check_large_ratings(load_movielens("ml-10m", data_home=tmp_path))
+    assert (tmp_path / "ml-10M100K" / "ratings.dat").exists()
+
+
+@pytest.mark.parametrize("checksum", ["abc", "g" * 32, "0" * 40])
+def test_malformed_checksum_is_rejected(tmp_path, checksum):
+    write_large_copy(tmp_path, "ml-25m")
+    with pytest.raises(ValueError, match="hex MD5 .32 digits. or SHA-256 .64 digits."):
+        load_movielens("ml-25m", data_home=tmp_path, checksum=checksum)
+
+
+def test_download_progress_bar_only_when_asked_or_on_a_terminal(archive_server, tmp_path,
+                                                                monkeypatch, capsys):
+    base_url, _ = archive_server
+    archive = write_large_archive(tmp_path / "served", "ml-20m")
+    monkeypatch.setitem(datasets.ARCHIVES, "ml-20m", (archive.name, ("md5", md5(archive))))
+    # stderr is no terminal under pytest: the default draws nothing.
+    load_movielens("ml-20m", data_home=tmp_path / "a", base_url=base_url)
+    assert capsys.readouterr() == ("", "")
+    load_movielens("ml-20m", data_home=tmp_path / "b", base_url=base_url, verbose=True)
+    out, err = capsys.readouterr()
+    size = archive.stat().st_size / 1e6
+    assert out == "" and err.startswith("\rDownloading ml-20m.zip: [") and err.endswith("\n")
+    assert f"100% {size:.1f}/{size:.1f} MB" in err.splitlines()[-1]
+    assert not datasets._show_progress(False) and datasets._show_progress(True)
+
+
+def test_progress_bar_without_content_length():
+    stream = io.StringIO()
+    progress = datasets._Progress("Downloading x.zip", None, stream)
+    progress.update(2_500_000)
+    progress.close()
+    last = stream.getvalue().rpartition("\r")[2]  # the final redraw
+    assert last.startswith("Downloading x.zip: 2.5 MB ") and last.endswith(" MB/s\n")
+
+
+def test_small_releases_load_with_compact_dtypes():
+    home = require_dataset("ml-100k/u.data").parents[1]
+    df = load_movielens("ml-100k", data_home=home, download=False)
+    assert df.dtypes.tolist() == [np.int32, np.int32, np.float32, np.int64]
+    home = require_dataset("ml-1m/ratings_notimestamp.csv").parents[1]
+    df = load_movielens("ml-1m", data_home=home, download=False)
+    assert df.dtypes.tolist() == [np.int32, np.int32, np.float32, pd.Int64Dtype()]
