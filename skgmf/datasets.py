@@ -514,27 +514,86 @@ def load_movies(name="ml-100k", *, data_home=None, download=True, base_url=_GROU
     return df.set_index("item")[["title", "genres"]]
 
 
-def _distinct_pairs(n_users, n_items, n_ratings, rng):
-    """``n_ratings`` distinct (user, item) pairs, uniformly at random and in random order.
+def _zipf_weights(n, exponent):
+    """Probability of each rank 0..n-1 under :func:`_zipf_ranks`' draws."""
+    edges = np.arange(1, n + 2, dtype=np.float64)
+    cdf = np.log(edges) if exponent == 1 else edges ** (1 - exponent)
+    weights = np.diff(cdf)
+    return weights / weights.sum()
 
-    Pairs are drawn with replacement as int64 keys and the first draw of each is
-    kept, redrawing the shortfall: the first ``n_ratings`` distinct draws of a
-    uniform sequence are a uniform sample without replacement, at a cost that grows
-    with ``n_ratings``, not ``n_users * n_items``. When the pairs fill half the
-    matrix or more, permuting all of it costs no more and needs no redraws.
+
+def _zipf_ranks(n, exponent, size, rng):
+    """Ranks in 0..n-1 with probability about proportional to ``(rank + 1.5) ** -exponent``.
+
+    Inverse transform of a power law on [1, n + 1), rounded down: one power per
+    draw, however large ``n`` is (exponent 0 is uniform).
+    """
+    u = rng.random_sample(size)
+    if exponent == 1:
+        x = np.exp(u * np.log(n + 1))
+    else:
+        top = (n + 1) ** (1 - exponent)
+        x = (u * (top - 1) + 1) ** (1 / (1 - exponent))
+    # Rounding can reach n + 1 itself.
+    return np.minimum(x.astype(np.int64) - 1, n - 1)
+
+
+def _distinct_pairs(n_users, n_items, n_ratings, exponent, rng):
+    """``n_ratings`` distinct (user, item) pairs in random order, as int64 keys.
+
+    Each draw picks a user by activity and an item by popularity (Zipf-like weights
+    of ``exponent`` over randomly permuted ids; 0 is uniform), and the first
+    ``n_ratings`` distinct draws are kept: a sample without replacement, at a cost
+    that grows with ``n_ratings``, not ``n_users * n_items``. Draws come in rounds,
+    each sized to fall a few standard deviations short of the pairs still missing,
+    so all its distinct new pairs are kept and only a (small) round that overshoots
+    needs the order of first draws. When the pairs fill half the matrix or more,
+    drawing from all of it costs no more.
     """
     n_cells = n_users * n_items
+    user_ids, item_ids = rng.permutation(n_users), rng.permutation(n_items)
+    if n_ratings == 0:
+        return np.empty(0, dtype=np.int64)
     if 2 * n_ratings >= n_cells:
-        keys = rng.choice(n_cells, n_ratings, replace=False)
-    else:
-        keys = np.empty(0, dtype=np.int64)
-        while len(keys) < n_ratings:
-            # Enough draws on average: at most a fraction n_ratings / n_cells repeats.
-            size = int((n_ratings - len(keys)) / (1 - n_ratings / n_cells)) + 1
-            draws = np.concatenate([keys, rng.randint(0, n_cells, size, dtype=np.int64)])
-            _, first = np.unique(draws, return_index=True)
-            keys = draws[np.sort(first)][:n_ratings]
-    return keys // n_items, keys % n_items
+        p = None
+        if exponent > 0:
+            p = np.outer(_zipf_weights(n_users, exponent)[np.argsort(user_ids)],
+                         _zipf_weights(n_items, exponent)[np.argsort(item_ids)]).ravel()
+        return rng.choice(n_cells, n_ratings, replace=False, p=p)
+    rounds, sorted_rounds, n_kept, yield_ = [], [], 0, 1.0
+    while n_kept < n_ratings:
+        missing = n_ratings - n_kept
+        target = missing - 3 * np.sqrt(missing) if missing > 10_000 else missing
+        # Uniform draws hit a new pair with probability (n_cells - n_kept) / n_cells
+        # less their own repeats; skewed ones less often, which the yield of the
+        # last round measures. Either way the round is sized to fall short.
+        size = -n_cells * np.log1p(-target / (n_cells - n_kept))
+        size = int(min(max(size, target / yield_), 4 * n_ratings)) + 1
+        keys = np.empty(size, dtype=np.int64)
+        for start in range(0, size, 1 << 22):  # chunks bound the float temporaries
+            stop = min(start + (1 << 22), size)
+            users = user_ids[_zipf_ranks(n_users, exponent, stop - start, rng)]
+            items = item_ids[_zipf_ranks(n_items, exponent, stop - start, rng)]
+            keys[start:stop] = users.astype(np.int64) * n_items + items
+        for kept in sorted_rounds:  # drop pairs kept in earlier rounds
+            found = np.searchsorted(kept, keys).clip(max=len(kept) - 1)
+            keys = keys[kept[found] != keys]
+        new = np.unique(keys)
+        if len(new) > missing:
+            # The round overshot: keep the first draws of its new pairs.
+            _, first = np.unique(keys, return_index=True)
+            new = keys[np.sort(first)[:missing]]
+            rounds.append(new)
+            break
+        yield_ = max(len(new) / size, 1e-6)
+        if len(new):
+            rounds.append(new)
+            sorted_rounds.append(new)
+            n_kept += len(new)
+    keys = np.concatenate(rounds) if len(rounds) > 1 else rounds[0]
+    # Rounds are sorted by key; a permutation gives the pairs a random order.
+    rng.shuffle(keys)
+    return keys
 
 
 @validate_params(
@@ -544,16 +603,25 @@ def _distinct_pairs(n_users, n_items, n_ratings, rng):
         "n_ratings": [Interval(Integral, 0, None, closed="left")],
         "n_factors": [Interval(Integral, 1, None, closed="left")],
         "noise": [Interval(Real, 0, None, closed="left")],
+        "popularity_exponent": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
 )
 def make_ratings(n_users=500, n_items=300, n_ratings=20_000, *, n_factors=3,
-                 noise=0.3, random_state=None):
+                 noise=0.3, popularity_exponent=0.5, random_state=None):
     """Generate explicit ratings with a known low-rank structure and biases.
 
     Ratings are :math:`3.5 + b_u + b_i + p_u^\\top q_i + \\varepsilon`, rounded to
-    integers and clipped to 1..5, for distinct random (user, item) pairs.
+    integers and clipped to 1..5, for distinct random (user, item) pairs. As in
+    MovieLens, a few items are rated far more often than most (popularity) and a
+    few users rate far more than most (activity): the user and item of each pair
+    are drawn with Zipf-like weights, :math:`(r + 1.5)^{-s}` for the item (or
+    user) of rank :math:`r` in a random order of the ids, and repeated pairs are
+    redrawn, which caps how many ratings the most popular ones get.
+
+    Time and memory grow with ``n_ratings``, not with ``n_users * n_items``: 25M
+    ratings at ML-25M's size (162,541 users, 59,047 items) take seconds.
 
     Parameters
     ----------
@@ -565,13 +633,20 @@ def make_ratings(n_users=500, n_items=300, n_ratings=20_000, *, n_factors=3,
         Rank of the planted interaction.
     noise : float, default=0.3
         Standard deviation of the Gaussian noise before rounding.
+    popularity_exponent : float, default=0.5
+        Zipf exponent :math:`s` of item popularity and user activity. 0 draws the
+        pairs uniformly. With 0.5 the top 1% of items get about 8% of the ratings
+        at ML-1M's size, as they do in ML-1M, and the most active user of an
+        ML-25M-sized set rates about half the items, as ML-25M's does; larger
+        exponents make ratings more concentrated (and a dense request slower).
     random_state : int, RandomState instance or None, default=None
         Seed of the generator.
 
     Returns
     -------
     ratings : pandas.DataFrame
-        Columns ``user``, ``item``, ``rating`` and ``timestamp`` (missing).
+        Columns ``user``, ``item`` (int32 ids from 0), ``rating`` (float32) and
+        ``timestamp`` (nullable Int64, missing), in random order.
 
     Examples
     --------
@@ -589,13 +664,18 @@ def make_ratings(n_users=500, n_items=300, n_ratings=20_000, *, n_factors=3,
     P = rng.normal(0, scale, (n_users, n_factors))
     Q = rng.normal(0, scale, (n_items, n_factors))
     bu, bi = rng.normal(0, 0.3, n_users), rng.normal(0, 0.4, n_items)
-    u, i = _distinct_pairs(n_users, n_items, n_ratings, rng)
-    y = 3.5 + bu[u] + bi[i] + np.sum(P[u] * Q[i], axis=1) + rng.normal(0, noise, n_ratings)
+    keys = _distinct_pairs(n_users, n_items, n_ratings, popularity_exponent, rng)
+    user = (keys // n_items).astype(np.int32)
+    item = (keys % n_items).astype(np.int32)
+    del keys
+    rating = np.empty(n_ratings, dtype=np.float32)
+    for start in range(0, n_ratings, 1 << 20):  # chunks bound the (rows, n_factors) temporaries
+        u, i = user[start:start + (1 << 20)], item[start:start + (1 << 20)]
+        y = (3.5 + bu[u] + bi[i] + np.einsum("ij,ij->i", P[u], Q[i])
+             + rng.normal(0, noise, len(u)))
+        rating[start:start + len(u)] = np.clip(np.round(y), 1, 5)
     return pd.DataFrame(
-        {
-            "user": u,
-            "item": i,
-            "rating": np.clip(np.round(y), 1, 5).astype("float32"),
-            "timestamp": pd.array([pd.NA] * n_ratings, dtype="Int64"),
-        }
+        {"user": user, "item": item, "rating": rating,
+         "timestamp": _missing_timestamps(n_ratings)},
+        copy=False,
     )

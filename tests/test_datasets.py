@@ -287,18 +287,20 @@ def test_make_ratings_cost_grows_with_ratings_not_matrix_size():
     assert a.equals(make_ratings(300_000, 300_000, 1000, random_state=0))
 
 
-@pytest.mark.parametrize("n_ratings", [1, 30, 49, 50, 99, 100])
-def test_make_ratings_gives_distinct_pairs_at_any_density(n_ratings):
-    a = make_ratings(10, 10, n_ratings, random_state=0)
+@pytest.mark.parametrize("popularity_exponent", [0, 0.5, 1, 2])
+@pytest.mark.parametrize("n_ratings", [0, 1, 30, 49, 50, 99, 100])
+def test_make_ratings_gives_distinct_pairs_at_any_density(n_ratings, popularity_exponent):
+    a = make_ratings(10, 10, n_ratings, popularity_exponent=popularity_exponent,
+                     random_state=0)
     assert len(a) == n_ratings and not a.duplicated(["user", "item"]).any()
     assert a["user"].between(0, 9).all() and a["item"].between(0, 9).all()
 
 
-def test_make_ratings_pairs_are_uniform():
+def test_make_ratings_pairs_are_uniform_without_popularity():
     # Each of the 100 cells is rated with probability 0.3: 60 times in 200 draws.
     counts = np.zeros((10, 10))
     for seed in range(200):
-        a = make_ratings(10, 10, 30, random_state=seed)
+        a = make_ratings(10, 10, 30, popularity_exponent=0, random_state=seed)
         np.add.at(counts, (a["user"], a["item"]), 1)
     assert counts.sum() == 6000
     # Binomial(200, 0.3) has standard deviation 6.5; a row or column mean, 2.05.
@@ -315,6 +317,7 @@ def test_make_ratings_pairs_are_uniform():
         (dict(n_ratings=-1), "'n_ratings' parameter"),
         (dict(n_factors=0), "'n_factors' parameter"),
         (dict(noise=-0.1), "'noise' parameter"),
+        (dict(popularity_exponent=-0.5), "'popularity_exponent' parameter"),
         (dict(random_state="0"), "'random_state' parameter"),
     ],
 )
@@ -498,3 +501,47 @@ def test_small_releases_load_with_compact_dtypes():
     home = require_dataset("ml-1m/ratings_notimestamp.csv").parents[1]
     df = load_movielens("ml-1m", data_home=home, download=False)
     assert df.dtypes.tolist() == [np.int32, np.int32, np.float32, pd.Int64Dtype()]
+
+
+def test_make_ratings_dtypes():
+    a = make_ratings(50, 40, 300, random_state=0)
+    assert a.dtypes.tolist() == [np.int32, np.int32, np.float32, pd.Int64Dtype()]
+    assert a["timestamp"].isna().all()
+    assert make_ratings(5, 4, 0, random_state=0).dtypes.tolist() == a.dtypes.tolist()
+
+
+@pytest.mark.parametrize("n_users, n_items, n_ratings", [(943, 1682, 100_000),
+                                                         (20_000, 5_000, 200_000)])
+def test_make_ratings_popularity_and_activity_are_skewed(n_users, n_items, n_ratings):
+    a = make_ratings(n_users, n_items, n_ratings, random_state=0)
+    assert len(a) == n_ratings and not a.duplicated(["user", "item"]).any()
+    for column, n in (("item", n_items), ("user", n_users)):
+        counts = np.sort(np.bincount(a[column], minlength=n))[::-1]
+        # Uniform pairs would give the top 1% about 1% of the ratings.
+        assert counts[: n // 100].sum() / n_ratings > 0.05
+        assert counts[0] > 10 * np.median(counts)
+    # A stronger exponent concentrates more; 0 is flat.
+    shares = []
+    for exponent in (0, 0.5, 1):
+        counts = np.sort(np.bincount(make_ratings(
+            n_users, n_items, n_ratings, popularity_exponent=exponent, random_state=0
+        )["item"], minlength=n_items))[::-1]
+        shares.append(counts[: n_items // 100].sum() / n_ratings)
+    assert shares[0] < 0.02 < shares[1] < shares[2]
+
+
+def test_make_ratings_dense_request_follows_popularity():
+    # 80% of the cells: the dense path; the most popular items are rated by almost all.
+    a = make_ratings(50, 40, 1600, popularity_exponent=1, random_state=0)
+    assert not a.duplicated(["user", "item"]).any()
+    counts = np.bincount(a["item"], minlength=40)
+    assert counts.max() == 50 and counts.min() < 40
+
+
+def test_zipf_ranks_follow_their_weights():
+    rng = np.random.RandomState(0)
+    for exponent in (0, 0.5, 1, 1.5):
+        ranks = datasets._zipf_ranks(20, exponent, 200_000, rng)
+        assert ranks.min() == 0 and ranks.max() == 19
+        freq = np.bincount(ranks, minlength=20) / len(ranks)
+        np.testing.assert_allclose(freq, datasets._zipf_weights(20, exponent), atol=0.004)
