@@ -262,3 +262,18 @@ class TestIdsOfAnotherKind:
             integer_ids.recommend([0], k=1, items=["1", "2"])
         with pytest.raises(ValueError, match="items holds missing ids"):
             integer_ids.similar_items([np.nan], k=1)
+
+
+def test_top_k_with_sampled_threshold_equals_the_exact_selection():
+    from skgmf._recommend import _top_k, _top_k_exact
+
+    rng = np.random.default_rng(0)
+    for k, n in ((1, 5000), (10, 20_000), (25, 3000)):
+        scores = rng.normal(size=(40, n)).astype(np.float32)
+        scores[rng.random((40, n)) < 0.5] = -np.inf  # seen items
+        scores[0, :] = -np.inf  # a user who has seen everything
+        ids, top = _top_k(scores, k)
+        exact_ids, exact_top = _top_k_exact(scores, k)
+        assert_array_equal(top, exact_top)
+        finite = np.isfinite(top)
+        assert_array_equal(ids[finite], exact_ids[finite])
