@@ -406,17 +406,28 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         """Rows that count as interactions for popularity (all, for ratings)."""
         return np.ones(len(y), dtype=bool)
 
-    def _interactions(self, idx, y, sizes, moves=None):
+    def _interactions(self, idx, y, sizes, moves=None, *, count_seen=True):
         """The (user, item) pairs seen and the items' popularity (interactions).
 
         Those of the rows ``idx``; with ``moves`` (the new row of every old user
-        and item row, in ``partial_fit``) also the ones stored so far.
+        and item row, in ``partial_fit``) also the ones stored so far. With
+        ``count_seen=False``, pairs stored already do not count again.
         """
         from scipy import sparse
 
         known = (idx[:, 0] >= 0) & (idx[:, 1] >= 0)
         users, items = idx[known, 0], idx[known, 1]
-        counts = np.bincount(items[self._positive_rows(y)[known]], minlength=sizes[1])
+        counted = self._positive_rows(y)[known]
+        if not count_seen and moves is not None:
+            old_row = [np.full(size, -1, dtype=np.int64) for size in sizes]
+            for f in range(2):
+                old_row[f][moves[f]] = np.arange(len(moves[f]))
+            u, i = old_row[0][users], old_row[1][items]
+            old = (u >= 0) & (i >= 0)
+            stored = np.zeros(len(users), dtype=bool)
+            stored[old] = np.asarray(self._seen[u[old], i[old]]).ravel()
+            counted = counted & ~stored
+        counts = np.bincount(items[counted], minlength=sizes[1])
         if moves is not None:
             old = self._seen.tocoo()
             users = np.concatenate([moves[0][old.row], users])

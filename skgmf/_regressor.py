@@ -349,6 +349,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         seen, item_counts = self._interactions(
             idx, y, [len(users), len(self.items_)],
             [move, np.arange(len(self.items_), dtype=np.int32)],
+            count_seen=False,  # a known user's ratings are given again, not added
         )
         state = getattr(self, "_optimizer_state", None)
         if state is not None:

@@ -540,3 +540,16 @@ class TestFoldIn:
         subprocess.run([sys.executable, "-c", code], check=True)
         assert_allclose(np.load(tmp_path / "pred.npy"), est.predict(X_new[known]),
                         rtol=1e-6, atol=1e-6)
+
+
+def test_fold_in_of_a_known_user_does_not_count_their_ratings_twice(low_rank_ratings):
+    X, y = low_rank_ratings
+    est = GMFRegressor(n_factors=4, max_iter=2, batch_size=1024, random_state=0).fit(X, y)
+    counts = est._item_counts.copy()
+    user = est.users_[0]
+    rows = X[:, 0] == user
+    est.partial_fit_users(X[rows], y[rows])
+    np.testing.assert_array_equal(est._item_counts, counts)
+    new_user = np.column_stack([np.full(3, 10_000), X[:3, 1]])
+    est.partial_fit_users(new_user, y[:3])
+    assert est._item_counts.sum() == counts.sum() + 3  # a new user's ratings do count
