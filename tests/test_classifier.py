@@ -56,7 +56,10 @@ def test_probabilities_and_decisions_agree(ncf_style, interactions):
     proba = ncf_style.predict_proba(interactions[:500])
     assert_allclose(proba.sum(axis=1), 1.0)
     decision = ncf_style.decision_function(interactions[:500])
-    assert_array_equal(ncf_style.predict(interactions[:500]), (decision > 0).astype(float))
+    # Away from the boundary (float rounding may differ between the two calls).
+    clear = np.abs(decision) > 1e-6
+    assert_array_equal(ncf_style.predict(interactions[:500])[clear],
+                       (decision > 0).astype(float)[clear])
     assert_allclose(proba[:, 1], 1 / (1 + np.exp(-decision)))
 
 
@@ -202,7 +205,10 @@ class TestPosLabel:
         # sklearn's convention: decision_function favours classes_[1].
         assert_allclose(named.decision_function(X), -binary.decision_function(X),
                         rtol=1e-5, atol=1e-7)
-        assert_array_equal(named.predict(X) == "clicked", binary.predict(X) == 1)
+        # Two fits: compare the classes away from the decision boundary.
+        clear = np.abs(binary.decision_function(X)) > 1e-4
+        assert_array_equal((named.predict(X) == "clicked")[clear],
+                           (binary.predict(X) == 1)[clear])
 
     def test_sorting_last_is_no_longer_the_positive_class(self, labelled):
         X, labels = labelled
@@ -261,7 +267,8 @@ def test_classes_are_sorted_with_sampled_negatives(interactions):
     assert_allclose(minus.predict_proba(X)[:, 0], plus.predict_proba(X)[:, 1], rtol=1e-5)
     assert_allclose(minus.decision_function(X), -plus.decision_function(X),
                     rtol=1e-5, atol=1e-7)
-    assert_array_equal(minus.predict(X) == -1, plus.predict(X) == 1)
+    clear = np.abs(plus.decision_function(X)) > 1e-4  # two fits: away from 0
+    assert_array_equal((minus.predict(X) == -1)[clear], (plus.predict(X) == 1)[clear])
 
 
 def test_a_model_without_positive_index_takes_classes_1(ncf_style, interactions):
