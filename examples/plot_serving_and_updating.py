@@ -20,7 +20,6 @@ import textwrap
 import warnings
 
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import root_mean_squared_error
 from sklearn.model_selection import train_test_split

@@ -17,6 +17,7 @@ from ._encoding import (
     id_kind,
     lookup_ids,
     plain_value,
+    stable_argsort,
     warn_unknown_ids,
 )
 from ._model import INIT_STD
@@ -741,10 +742,7 @@ def _canonical_order(idx, y, sample_weight, sizes):
     """
     order = np.arange(len(idx))
     for f in reversed(range(idx.shape[1])):
-        keys = idx[order, f]
-        if sizes[f] <= 1 << 16:
-            keys = keys.astype(np.uint16)
-        order = order[np.argsort(keys, kind="stable")]
+        order = order[stable_argsort(idx[order, f], sizes[f])]
     sorted_idx = idx[order]
     if len(order) > 1 and (sorted_idx[1:] == sorted_idx[:-1]).all(axis=1).any():
         return np.lexsort([sample_weight, y, *idx.T[::-1]])

@@ -82,6 +82,17 @@ _DENSE_RANGE_FACTOR = 4
 _INT64_MAX = np.iinfo(np.int64).max
 
 
+def stable_argsort(keys, n_keys):
+    """``np.argsort(keys, kind="stable")`` as int32, for ids below ``n_keys``.
+
+    NumPy's stable sort is a radix sort for 16-bit keys: linear in the rows when
+    the ids fit in 16 bits.
+    """
+    if n_keys <= 1 << 16:
+        keys = keys.astype(np.uint16)
+    return np.argsort(keys, kind="stable").astype(np.int32)
+
+
 def encode_ids(values, *, field=0):
     """Learn the vocabulary of one field and encode it.
 

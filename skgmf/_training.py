@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._encoding import stable_argsort
 from ._model import field_name, import_keras
 
 # Adam's defaults in keras.optimizers.Adam (Kingma and Ba, 2015).
@@ -54,13 +55,6 @@ class AdamState(NamedTuple):
                   for size in sizes]
         dense = (np.zeros((2, n_factors), np.float32), np.zeros(2, np.float32))
         return cls(tables, dense, 0.0)
-
-
-def _stable_argsort(keys, n_keys):
-    """``np.argsort(keys, kind="stable")`` as int32; a linear radix sort for 16-bit keys."""
-    if n_keys <= 1 << 16:
-        keys = keys.astype(np.uint16)
-    return np.argsort(keys, kind="stable").astype(np.int32)
 
 
 class EpochLayout:
@@ -119,7 +113,7 @@ class EpochLayout:
         n = len(perm)
         if idx is not self._rows:  # new rows: sort them by each field's id once
             self._rows = idx
-            self._by_field = [_stable_argsort(idx[:, f], size)
+            self._by_field = [stable_argsort(idx[:, f], size)
                               for f, size in enumerate(self.sizes)]
         n_batches = -(-n // batch_size)
         # int32 throughout: the layout's memory is a few int32 arrays of n_samples.
@@ -130,7 +124,7 @@ class EpochLayout:
         rows, order = [], None
         for f, by_id in enumerate(self._by_field):
             # Rows grouped by batch, in id order within each batch.
-            grouped = by_id[_stable_argsort(batch_of[by_id], n_batches)]
+            grouped = by_id[stable_argsort(batch_of[by_id], n_batches)]
             sorted_ids = idx[grouped, f]
             new = np.empty(n, dtype=bool)
             new[0] = True
@@ -166,20 +160,32 @@ def _tf():
     return tf
 
 
-def gmf_output(vectors, biases, kernel, intercept):
+def _interaction(vectors):
+    """The fields' interaction and, per field, the factor it is multiplied by.
+
+    Eq. (2) of the NCF paper for two fields, summed over all pairs of fields
+    otherwise with the factorization-machine identity ((sum v)^2 - sum v^2) / 2;
+    the partner of field f is d interaction / d v_f: the other field's vector, or
+    the sum of the others.
+    """
+    tf = _tf()
+    if len(vectors) == 2:
+        return vectors[0] * vectors[1], [vectors[1], vectors[0]]
+    total = tf.add_n(vectors)
+    interaction = (tf.square(total) - tf.add_n([tf.square(v) for v in vectors])) / 2
+    return interaction, [total - v for v in vectors]
+
+
+def gmf_output(vectors, biases, kernel, intercept, interaction=None):
     """The GMF output of gathered rows: the formula of :func:`skgmf.build_gmf`.
 
     ``vectors`` and ``biases`` hold one ``(batch, n_factors)`` and one ``(batch,)``
     tensor per field; ``kernel`` is ``w`` of shape ``(n_factors,)``.
+    ``interaction``, when the caller has it already, is ``_interaction(vectors)[0]``.
     """
     tf = _tf()
-    if len(vectors) == 2:
-        interaction = vectors[0] * vectors[1]
-    else:
-        # Eq. (2) of the NCF paper summed over all pairs of fields, computed with
-        # the factorization-machine identity ((sum v)^2 - sum v^2) / 2.
-        total = tf.add_n(vectors)
-        interaction = (tf.square(total) - tf.add_n([tf.square(v) for v in vectors])) / 2
+    if interaction is None:
+        interaction = _interaction(vectors)[0]
     return tf.linalg.matvec(interaction, kernel) + intercept + tf.add_n(biases)
 
 
@@ -201,14 +207,8 @@ def batch_gradients(vectors, biases, kernel, intercept, y, weight, *, loss, scal
         The unscaled, unweighted loss of every rating.
     """
     tf = _tf()
-    if len(vectors) == 2:
-        partners = [vectors[1], vectors[0]]
-        interaction = vectors[0] * vectors[1]
-    else:
-        total = tf.add_n(vectors)
-        partners = [total - v for v in vectors]
-        interaction = (tf.square(total) - tf.add_n([tf.square(v) for v in vectors])) / 2
-    y_pred = tf.linalg.matvec(interaction, kernel) + intercept + tf.add_n(biases)
+    interaction, partners = _interaction(vectors)
+    y_pred = gmf_output(vectors, biases, kernel, intercept, interaction)
     if loss == "log_loss":
         error = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=y_pred)
         d_pred = tf.sigmoid(y_pred) - y
@@ -452,8 +452,8 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
         factors = tf.convert_to_tensor(variables[2 * f])
         bias = tf.convert_to_tensor(variables[2 * f + 1])[:, 0]
         tables.append(tuple(
-            tf.Variable(a, trainable=False)
-            for a in (factors, bias, *(tf.constant(m, tf.float32) for m in state.tables[f]))
+            tf.Variable(a, trainable=False, dtype=tf.float32)
+            for a in (factors, bias, *state.tables[f])
         ))
     kernel = tf.convert_to_tensor(variables[-2])[:, 0]
     intercept = tf.convert_to_tensor(variables[-1])[0]

@@ -1,8 +1,6 @@
 """Id vocabularies: encode_ids and lookup_ids (no Keras import)."""
 # License: BSD 3 clause
 
-import sys
-
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
