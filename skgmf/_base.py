@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._columns import check_context_columns, check_user_item_names, context_positions
 from ._encoding import (
     check_ids_present,
     encode_ids,
@@ -27,13 +28,18 @@ from ._recommend import RecommenderMixin
 # Rows scored at once: bounds the memory of the gathered factors.
 _PREDICT_CHUNK = 16384
 
+# predict warns when more than this share of the rows of a prediction of at least
+# _FALLBACK_MIN_ROWS rows has an unknown user or item (handle_unknown="use_fallback").
+_FALLBACK_SHARE = 0.05
+_FALLBACK_MIN_ROWS = 1000
+
 # Names of the first two columns of X, for messages.
 _COLUMN_NAMES = ("users", "items")
 
 # Learned state with a private name; public learned state ends with "_".
 _PRIVATE_STATE = frozenset(
     {"_id_kinds", "_seen", "_item_counts", "_positive_index", "_keras_model",
-     "_optimizer_state"}
+     "_optimizer_state", "_fields"}
 )
 
 
@@ -51,7 +57,8 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "handle_unknown": [StrOptions({"use_fallback", "error"})],
+        "context_features": [None, StrOptions({"remaining"}), "array-like"],
+        "handle_unknown": [StrOptions({"use_fallback", "ignore", "error"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -80,19 +87,35 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     # -- validation ------------------------------------------------------------
 
     def _validate_X(self, X, *, reset, y="no_validation", y_numeric=False):
-        """``X`` (and ``y``) validated as sklearn does, ids checked per column."""
+        """``X`` (and ``y``) validated as sklearn does, ids checked per column.
+
+        Returns the columns the model uses: user, item, then the context columns
+        that ``context_features`` selects (chosen in ``fit``, when ``reset``).
+        """
+        columns = list(X.columns) if isinstance(X, pd.DataFrame) else None
+        y_name = None if isinstance(y, str) else getattr(y, "name", None)
+        check_user_item_names(columns)
         X = _prepare_X(X)
         options = {} if isinstance(y, str) else {"y_numeric": y_numeric}
         validated = validate_data(
             self, X, y, reset=reset, dtype=None, ensure_all_finite=False, **options
         )
         X, y = (validated, None) if isinstance(y, str) else validated
-        if reset and X.shape[1] < 2:
-            raise ValueError(
-                f"X has {X.shape[1]} column (n_features = {X.shape[1]}), but "
-                f"{type(self).__name__} needs at least 2: users in column 0 and items "
-                "in column 1."
+        if reset:
+            if X.shape[1] < 2:
+                raise ValueError(
+                    f"X has {X.shape[1]} column (n_features = {X.shape[1]}), but "
+                    f"{type(self).__name__} needs at least 2: users in column 0 and "
+                    "items in column 1."
+                )
+            context = context_positions(
+                self.context_features, X.shape[1], columns, type(self).__name__
             )
+            check_context_columns(X, context, y, columns, y_name)
+            self._fields = [0, 1, *context]
+        fields = getattr(self, "_fields", None)  # None: pickled before context_features
+        if fields is not None and len(fields) < X.shape[1]:
+            X = X[:, fields]
         for f in range(X.shape[1]):
             check_ids_present(X[:, f], _column_where(f))
         return X if y is None else (X, y)
@@ -172,6 +195,19 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         if isinstance(state.get("_seen"), dict):
             state["_seen"] = _seen_matrix(state["_seen"], state["categories_"])
         super().__setstate__(state)
+
+    def __dir__(self):
+        # inspect.getmembers (sklearn's HTML repr of fitted attributes, in Jupyter)
+        # reads every name dir() lists: leave model_ out until it is built, so that
+        # showing a loaded model does not import TensorFlow.
+        # BaseEstimator.__dir__ keeps the names hasattr allows (available_if),
+        # which would read model_ too: the same filter, model_ left out first.
+        if self.__dict__.get("_keras_model") is not None:
+            return super().__dir__()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            return [name for name in object.__dir__(self)
+                    if name != "model_" and hasattr(self, name)]
 
     @property
     def model_(self):
@@ -296,11 +332,13 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         self._export_weights()
         # Last: it marks the fit as complete (see __sklearn_is_fitted__).
         self.n_iter_ = len(loss_curve)
-        if not converged and not partial:
+        # A decaying schedule ends at max_iter by design; a constant one whose last
+        # epoch still improved has not converged.
+        if not converged and not partial and self.learning_rate_schedule == "constant":
             warnings.warn(
                 f"{type(self).__name__}: max_iter={self.max_iter} epochs reached while "
                 f"the {'validation score' if validation else 'training loss'} was "
-                "still improving; increase max_iter to train longer.",
+                "still improving by more than tol; increase max_iter to train longer.",
                 ConvergenceWarning,
             )
         return self
@@ -339,6 +377,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         ]
         biases = [_move_rows(table, move, size)
                   for table, move, size in zip(self.biases_, moves, sizes)]
+        self._solve_new_rows(factors, biases, moves, idx, y, sample_weight)
 
         self._check_backend()
         from ._model import build_gmf_from_weights
@@ -363,7 +402,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
                          seen=(seen, item_counts)),
             loss=self._loss,
             alpha=self.alpha,
-            learning_rate=self.learning_rate,
+            learning_rate=self.learning_rate * self._update_rate_factor,
             batch_size=self._batch_size(self._rows_per_epoch(y)),
             max_iter=1,
             schedule="constant",
@@ -382,6 +421,14 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         self.loss_curve_ = [*self.loss_curve_, *loss_curve]
         self.n_iter_ += len(loss_curve)
         return self
+
+    # partial_fit on a fitted model steps at this share of learning_rate (see
+    # partial_fit's docstring): Adam moves every coordinate a batch touches by about
+    # the rate, whatever its gradient, and a fitted model needs small steps.
+    _update_rate_factor = 0.1
+
+    def _solve_new_rows(self, factors, biases, moves, idx, y, sample_weight):
+        """Set the rows of ids new in a ``partial_fit`` in place (hook; random here)."""
 
     def _rows_per_epoch(self, y):
         """Training rows of one epoch (the classifier adds sampled negatives)."""
@@ -483,18 +530,40 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             raise ValueError(
                 f"Found {len(set(unknown))} unknown ids in column {f} "
                 f"of X during predict, e.g. {unknown[0]!r}. Use "
-                "handle_unknown='use_fallback' to predict them from the known biases."
+                "handle_unknown='use_fallback' (or 'ignore', without warnings) to "
+                "predict them from the known biases."
             )
         return idx
 
     def _warn_unknown(self, X, idx):
-        """Warn about ids of another kind than fit's, or a column of only unknown ids."""
+        """Warn about ids of another kind than fit's, or predictions that fall back.
+
+        With ``handle_unknown="use_fallback"``, also when a column holds only
+        unknown ids, or when more than ``_FALLBACK_SHARE`` of the rows of a
+        prediction of at least ``_FALLBACK_MIN_ROWS`` rows fall back.
+        """
         kinds = getattr(self, "_id_kinds", None) or [None] * len(self.categories_)
+        loud = self.handle_unknown == "use_fallback"
         for f, fitted_kind in enumerate(kinds):
             warn_unknown_ids(
-                X[:, f], idx[:, f] if self.handle_unknown != "error" else None,
+                X[:, f], idx[:, f] if loud else None,
                 self.categories_[f], fitted_kind, _column_where(f),
                 "its predictions fall back to the biases of the other columns",
+            )
+        if not loud or len(idx) < _FALLBACK_MIN_ROWS:
+            return
+        unknown = (idx[:, :2] < 0).any(axis=1)
+        share = unknown.mean()
+        if share > _FALLBACK_SHARE and not (idx[:, :2] < 0).all(axis=0).any():
+            warnings.warn(
+                f"{share:.1%} of the {len(idx)} rows ({int(unknown.sum())}) have a user "
+                "or an item not seen in fit; their predictions fall back to the global "
+                "mean plus the known bias. If this is a cross-validation, the split is "
+                "likely unshuffled on data sorted by user (load_movielens keeps the "
+                "file's order): use KFold(n_splits, shuffle=True, random_state=...). For "
+                "a deliberate cold-start evaluation, set handle_unknown='ignore'.",
+                UserWarning,
+                stacklevel=3,
             )
 
     def _decision_idx(self, idx):
@@ -534,6 +603,8 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             rows = np.where(known, rows, 0)
             out += np.where(known, biases[rows], 0.0)
             vectors.append(factors[rows] * known[:, None])
+        if len(vectors) == 1:  # mu + b + w^T v, as build_gmf computes it
+            return out + vectors[0] @ self.coef_
         if len(vectors) == 2:
             # w^T (p * q) without the (n, k) product: one fused pass.
             return out + np.einsum("ij,ij,j->i", vectors[0], vectors[1], self.coef_,

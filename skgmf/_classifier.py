@@ -82,15 +82,29 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping.
 
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=3
         Epochs without an improvement of at least ``tol`` before training stops.
 
     tol : float, default=1e-4
         Minimum improvement that counts, see ``n_iter_no_change``.
 
-    handle_unknown : {"use_fallback", "error"}, default="use_fallback"
+    context_features : None, "remaining" or array-like of int or str, default=None
+        Columns of ``X`` after the first two (users, items) to use as context
+        fields of ids (hour, device, ...), which join through pairwise products of
+        the fields' embeddings. None uses none: ``X`` with more than two columns
+        is an error that names them, so that a rating or a timestamp is never
+        learned from by accident. ``"remaining"`` uses every column after the
+        second; an array-like of column indices (2 or more) or of DataFrame column
+        names uses those, and leaves the other columns unused. A context column
+        equal to ``y`` or named like it is an error; one of non-integer numbers, or
+        with nearly as many distinct values as rows, draws a warning, since every
+        distinct value becomes an id.
+
+    handle_unknown : {"use_fallback", "ignore", "error"}, default="use_fallback"
         What scoring does with ids not seen in ``fit``: ``"use_fallback"`` lets
-        them contribute nothing; ``"error"`` raises a ``ValueError``.
+        them contribute nothing, and warns when more than 5% of the rows of a
+        prediction of 1,000 rows or more fall back; ``"ignore"`` does so silently;
+        ``"error"`` raises a ``ValueError``.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the row order and negatives of every epoch and
@@ -196,8 +210,9 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         pos_label=None,
         early_stopping=False,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=3,
         tol=1e-4,
+        context_features=None,
         handle_unknown="use_fallback",
         random_state=None,
         verbose=0,
@@ -215,6 +230,7 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.context_features = context_features
         self.handle_unknown = handle_unknown
         self.random_state = random_state
         self.verbose = verbose

@@ -14,8 +14,11 @@ def spawn_seeds(random_state, n_seeds):
     Parameters
     ----------
     random_state : int, RandomState instance or None
-        As in scikit-learn: ``None`` uses the global NumPy ``RandomState`` (so draws
-        from it, as every scikit-learn estimator does), an int gives reproducible seeds.
+        As in scikit-learn's ``check_random_state``: an int gives reproducible
+        seeds, a ``RandomState`` is drawn from, and ``None`` draws from NumPy's
+        global ``RandomState``. The estimators never pass None: they pass a
+        ``RandomState`` seeded from fresh OS entropy instead (``BaseGMF._rng``), so
+        that NumPy's global state is never used.
     n_seeds : int
         Number of seeds.
 

@@ -1,12 +1,15 @@
 """Generalized Matrix Factorization regressor (scikit-learn estimator)."""
 # License: BSD 3 clause
 
+import warnings
+
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseGMF, _column_where, _extend_ids, _move_rows
 from ._encoding import id_kind, lookup_ids, plain_value, warn_unknown_ids
+from ._recommend import _kind_hint
 
 
 class GMFRegressor(RegressorMixin, BaseGMF):
@@ -27,9 +30,11 @@ class GMFRegressor(RegressorMixin, BaseGMF):
 
     Every column of ``X`` is a categorical field of ids, of any hashable type. The
     first column holds users and the second items; with exactly these two columns the
-    model is the one above. Further columns (context such as hour or device) join
-    through the sum of the pairwise element-wise products of all fields'
-    embeddings, the factorization-machine interaction, and each adds its own bias.
+    model is the one above. Context columns that ``context_features`` selects (hour,
+    device, ...) join through the sum of the pairwise element-wise products of all
+    fields' embeddings, the factorization-machine interaction, and each adds its own
+    bias. A DataFrame whose first two columns are named the other way round
+    (``item, user``; ``movieId, userId``) is an error.
 
     Ids not seen in ``fit`` are handled by ``handle_unknown``: by default an unknown
     id contributes nothing (no bias, no factors), so an unknown user gets
@@ -68,23 +73,40 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the ratings and stop when the validation
         score (:math:`R^2`) has not improved by ``tol`` for ``n_iter_no_change``
-        epochs; the weights of the best epoch are kept.
+        epochs; the weights and Adam's state of the best epoch are kept (a later
+        ``partial_fit`` continues from that epoch).
 
     validation_fraction : float, default=0.1
         Share of the ratings held out for early stopping. Only used if
         ``early_stopping`` is True.
 
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=3
         Epochs without an improvement of at least ``tol`` (in training loss, or in
         validation score with early stopping) before training stops.
 
     tol : float, default=1e-4
         Minimum improvement that counts, see ``n_iter_no_change``.
 
-    handle_unknown : {"use_fallback", "error"}, default="use_fallback"
+    context_features : None, "remaining" or array-like of int or str, default=None
+        Columns of ``X`` after the first two (users, items) to use as context
+        fields of ids (hour, device, ...), which join through pairwise products of
+        the fields' embeddings. None uses none: ``X`` with more than two columns
+        is an error that names them, so that a rating or a timestamp is never
+        learned from by accident. ``"remaining"`` uses every column after the
+        second; an array-like of column indices (2 or more) or of DataFrame column
+        names uses those, and leaves the other columns unused. A context column
+        equal to ``y`` or named like it is an error; one of non-integer numbers, or
+        with nearly as many distinct values as rows, draws a warning, since every
+        distinct value becomes an id.
+
+    handle_unknown : {"use_fallback", "ignore", "error"}, default="use_fallback"
         What ``predict`` does with ids not seen in ``fit``: ``"use_fallback"`` lets
         them contribute nothing (the prediction falls back to the global mean plus
-        the known biases); ``"error"`` raises a ``ValueError``.
+        the known biases) and warns when more than 5% of the rows of a prediction
+        of 1,000 rows or more fall back (the sign of an unshuffled split of data
+        sorted by user); ``"ignore"`` falls back silently, for a deliberate
+        cold-start evaluation (as ``OneHotEncoder(handle_unknown="ignore")``);
+        ``"error"`` raises a ``ValueError``.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the row order of every epoch and the validation
@@ -208,8 +230,9 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         max_iter=10,
         early_stopping=False,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=3,
         tol=1e-4,
+        context_features=None,
         handle_unknown="use_fallback",
         random_state=None,
         verbose=0,
@@ -224,6 +247,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.context_features = context_features
         self.handle_unknown = handle_unknown
         self.random_state = random_state
         self.verbose = verbose
@@ -300,7 +324,8 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, 2)
-            (user, item) rows. Every item must be known to the model.
+            (user, item) rows. Rows of items not seen in ``fit`` are left out, with a
+            ``UserWarning`` that counts them (``partial_fit`` learns new items).
         y : array-like of shape (n_samples,)
             Ratings.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -326,13 +351,26 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         X, y, sample_weight = self._validated_rows(X, y, sample_weight, reset=False)
         y, fitted_targets = self._update_targets(y)
         item_rows = lookup_ids(self.items_, X[:, 1], field=1)
-        if (item_rows < 0).any():
-            unknown = X[item_rows < 0, 1]
+        unknown = item_rows < 0
+        if unknown.all():
             raise ValueError(
-                f"partial_fit_users keeps the item tables, but X holds "
-                f"{len(set(unknown.tolist()))} items not seen in fit, e.g. "
-                f"{plain_value(unknown[0])!r}; use partial_fit to learn new items."
+                f"partial_fit_users keeps the item tables, but none of the {len(X)} rows "
+                f"of X has an item seen in fit (e.g. {plain_value(X[0, 1])!r}"
+                f"{_kind_hint(X[:, 1], self._fitted_kind(1))}); use partial_fit to "
+                "learn new items."
             )
+        if unknown.any():
+            warnings.warn(
+                f"partial_fit_users keeps the item tables: {int(unknown.sum())} of the "
+                f"{len(X)} rows of X rate {len(set(X[unknown, 1].tolist()))} items not "
+                f"seen in fit (e.g. {plain_value(X[unknown, 1][0])!r}) and are left out; "
+                "use partial_fit to learn new items.",
+                UserWarning,
+                stacklevel=2,
+            )
+            known = ~unknown
+            X, y, sample_weight = X[known], y[known], sample_weight[known]
+            item_rows = item_rows[known]
         warn_unknown_ids(X[:, 0], None, self.users_, self._fitted_kind(0),
                          _column_where(0), "they become new ids")
         users, move, user_rows = _extend_ids(self.users_, X[:, 0], field=0)
@@ -365,6 +403,37 @@ class GMFRegressor(RegressorMixin, BaseGMF):
             setattr(self, name, value)
         self.__dict__.pop("_keras_model", None)  # rebuilt from the tables
         return self
+
+    def _solve_new_rows(self, factors, biases, moves, idx, y, sample_weight):
+        """Fold in the users, then the items, that a ``partial_fit`` adds.
+
+        A new user's row is the ridge solution of its ratings of known items (as
+        ``partial_fit_users`` solves it), a new item's that of its ratings by users
+        known or just solved: a newcomer is served as well as the model can from
+        the first call, instead of from a random row that one epoch barely moves.
+        """
+        if len(factors) != 2:
+            return
+        from ._fold_in import solve_users
+
+        is_new = []
+        for move, table in zip(moves, factors):
+            new = np.ones(len(table), dtype=bool)
+            new[move] = False
+            is_new.append(new)
+        solved = [~is_new[0], ~is_new[1]]
+        for f, other in ((0, 1), (1, 0)):
+            rows = is_new[f][idx[:, f]] & solved[other][idx[:, other]]
+            if not rows.any():
+                continue
+            mine, theirs = idx[rows, f], idx[rows, other]
+            done, vectors, bias = solve_users(
+                mine, factors[other][theirs] * self.coef_,
+                y[rows] - self.intercept_ - biases[other][theirs],
+                sample_weight[rows], self.alpha,
+            )
+            factors[f][done], biases[f][done] = vectors, bias
+            solved[f][done] = True
 
     def predict(self, X):
         """Predict the ratings of the rows of ``X``.

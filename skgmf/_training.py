@@ -164,11 +164,13 @@ def _interaction(vectors):
     """The fields' interaction and, per field, the factor it is multiplied by.
 
     Eq. (2) of the NCF paper for two fields, summed over all pairs of fields
-    otherwise with the factorization-machine identity ((sum v)^2 - sum v^2) / 2;
-    the partner of field f is d interaction / d v_f: the other field's vector, or
-    the sum of the others.
+    for more with the factorization-machine identity ((sum v)^2 - sum v^2) / 2, and
+    the one field's vector itself for one field; the partner of field f is
+    d interaction / d v_f: the other field's vector, the sum of the others, or ones.
     """
     tf = _tf()
+    if len(vectors) == 1:  # mu + b + w^T v, as build_gmf computes it
+        return vectors[0], [tf.ones_like(vectors[0])]
     if len(vectors) == 2:
         return vectors[0] * vectors[1], [vectors[1], vectors[0]]
     total = tf.add_n(vectors)
@@ -433,8 +435,8 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
         False when ``max_iter`` ended training whose last epoch still improved
         the monitored quantity by more than ``tol``.
     state : AdamState
-        Adam's state after the last epoch (also when early stopping restored the
-        weights of an earlier one).
+        Adam's state after the last epoch, or, when early stopping restored the
+        weights of an earlier epoch, after that epoch.
     """
     tf = _tf()
     variables = model_parameters(model)
@@ -463,7 +465,7 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
     alpha = tf.constant(alpha, dtype=tf.float32)
 
     loss_curve, scores = [], [] if validate is not None else None
-    best, best_weights, no_improvement = -np.inf, None, 0
+    best, best_weights, best_state, no_improvement = -np.inf, None, None, 0
     # The next epoch's rows are drawn and ordered by NumPy in a thread while
     # TensorFlow trains on the current one.
     layout = EpochLayout(sizes)
@@ -505,7 +507,10 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
             if current > best:
                 best = current
                 if validate is not None:
+                    # The weights and Adam's state of the best epoch, restored at
+                    # the end: a later partial_fit continues from that epoch.
                     best_weights = model.get_weights()
+                    best_state = _adam_state(tables, dense, step)
             if no_improvement >= n_iter_no_change:
                 if verbose:
                     print(f"No improvement for {n_iter_no_change} iterations; stopping.")
@@ -516,6 +521,12 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
     if best_weights is not None:
         model.set_weights(best_weights)
     converged = len(loss_curve) < max_iter or no_improvement > 0
-    state = AdamState([(t[2].numpy(), t[3].numpy()) for t in tables],
-                      (dense[2].numpy(), dense[3].numpy()), float(step))
-    return loss_curve, scores, converged, state
+    if best_weights is not None:
+        return loss_curve, scores, converged, best_state
+    return loss_curve, scores, converged, _adam_state(tables, dense, step)
+
+
+def _adam_state(tables, dense, step):
+    """Adam's state as NumPy copies of the training variables."""
+    return AdamState([(t[2].numpy(), t[3].numpy()) for t in tables],
+                     (dense[2].numpy(), dense[3].numpy()), float(step))

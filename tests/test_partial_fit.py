@@ -148,11 +148,47 @@ class TestNewIds:
         change_old = np.abs(est.predict(X_old) - before["predict"][: len(X_old)])
         assert np.mean(change_old) < np.mean(np.abs(after - fallback))
 
-    def test_new_rows_start_as_in_fit(self, split):
+    def test_new_users_then_new_items_start_solved(self, split):
+        """Regressor: a new user's row is the fold-in of its ratings of known items,
+        a new item's that of its ratings by the users known or just solved."""
+        from skgmf._fold_in import solve_users
+
         (X_old, y_old), (X_new, y_new) = split
         est = GMFRegressor(**{**FAST_PARAMS, "n_factors": 16}).fit(X_old, y_old)
+        before = pickle.loads(pickle.dumps(est))
         est.set_params(learning_rate=1e-12)  # the epoch leaves the rows where they start
         est.partial_fit(X_new, y_new)
+        new_user = ~np.isin(X_new[:, 0], before.users_)
+        new_item = ~np.isin(X_new[:, 1], before.items_)
+        rows = new_user & ~new_item
+        item_rows = rows_of(before.items_, X_new[rows, 1])
+        users, factors, bias = solve_users(
+            X_new[rows, 0], before.item_factors_[item_rows] * before.coef_,
+            y_new[rows] - before.intercept_ - before.item_bias_[item_rows],
+            np.ones(rows.sum(), np.float32), before.alpha,
+        )
+        solved = rows_of(est.users_, users)
+        assert len(solved) == 30
+        assert_allclose(est.user_factors_[solved], factors, rtol=1e-4, atol=1e-5)
+        assert_allclose(est.user_bias_[solved], bias, rtol=1e-4, atol=1e-5)
+        # New items from every rating they have (all their users are solved by now).
+        user_rows = rows_of(est.users_, X_new[new_item, 0])
+        items, factors, bias = solve_users(
+            X_new[new_item, 1], est.user_factors_[user_rows] * est.coef_,
+            y_new[new_item] - est.intercept_ - est.user_bias_[user_rows],
+            np.ones(new_item.sum(), np.float32), est.alpha,
+        )
+        solved = rows_of(est.items_, items)
+        assert len(solved) == 3
+        assert_allclose(est.item_factors_[solved], factors, rtol=1e-4, atol=1e-4)
+        assert_allclose(est.item_bias_[solved], bias, rtol=1e-4, atol=1e-4)
+
+    def test_classifier_new_rows_start_as_in_fit(self, split):
+        (X_old, y_old), (X_new, y_new) = split
+        est = GMFClassifier(**{**FAST_PARAMS, "n_factors": 16, "n_negatives": 1})
+        est.fit(X_old, np.ones(len(X_old)))
+        est.set_params(learning_rate=1e-12)  # the epoch leaves the rows where they start
+        est.partial_fit(X_new, np.ones(len(X_new)))
         new_users = np.isin(est.users_, X_new[:, 0]) & ~np.isin(est.users_, X_old[:, 0])
         factors = est.user_factors_[new_users]
         assert len(factors) == 30
@@ -162,12 +198,13 @@ class TestNewIds:
 
     def test_later_calls_draw_other_new_rows(self, split):
         (X_old, y_old), (X_new, y_new) = split
-        est = GMFRegressor(**FAST_PARAMS).fit(X_old, y_old)
+        est = GMFClassifier(**{**FAST_PARAMS, "n_negatives": 1})
+        est.fit(X_old, np.ones(len(X_old)))
         est.set_params(learning_rate=1e-12)
         first = X_new[X_new[:, 0] == 10]
         second = X_new[X_new[:, 0] == 20]
-        est.partial_fit(first, y_new[: len(first)])
-        est.partial_fit(second, y_new[: len(second)])
+        est.partial_fit(first, np.ones(len(first)))
+        est.partial_fit(second, np.ones(len(second)))
         rows = rows_of(est.users_, [10, 20])
         assert not np.allclose(est.user_factors_[rows[0]], est.user_factors_[rows[1]])
 
@@ -195,7 +232,7 @@ class TestNewIds:
         X = np.column_stack([rng.integers(0, 30, 600), rng.integers(0, 20, 600),
                              rng.integers(0, 3, 600)])
         y = rng.uniform(1, 5, 600)
-        est = GMFRegressor(**FAST_PARAMS).fit(X, y)
+        est = GMFRegressor(**FAST_PARAMS, context_features="remaining").fit(X, y)
         X_more = np.array([[1, 2, 5], [31, 2, 0], [2, 25, 4]])
         est.partial_fit(X_more, [3.0, 4.0, 2.0])
         assert_array_equal(est.categories_[2], [0, 1, 2, 4, 5])
@@ -508,12 +545,15 @@ class TestFoldIn:
     def test_errors(self, split, folded):
         (X_old, y_old), _ = split
         _, est, _ = folded
-        with pytest.raises(ValueError, match="items not seen in fit, e.g. 12345"):
+        with pytest.raises(ValueError, match="none of the 1 rows of X has an item seen"):
             est.partial_fit_users([[1, 12345]], [3.0])
+        with pytest.warns(UserWarning, match="1 of the 2 rows of X rate 1 items not seen"):
+            est = pickle.loads(pickle.dumps(est))
+            est.partial_fit_users([[1, 12345], [1, est.items_[0]]], [3.0, 4.0])
         with pytest.raises(ValueError, match="X has 3 features"):
             est.partial_fit_users([[1, 2, 3]], [3.0])
-        three = GMFRegressor(**FAST_PARAMS).fit(np.column_stack([X_old, X_old[:, :1] % 3]),
-                                                y_old)
+        three = GMFRegressor(**FAST_PARAMS, context_features="remaining").fit(
+            np.column_stack([X_old, X_old[:, :1] % 3]), y_old)
         with pytest.raises(ValueError, match="exactly two fields"):
             three.partial_fit_users(np.column_stack([X_old, X_old[:, :1] % 3])[:5], y_old[:5])
         from sklearn.exceptions import NotFittedError

@@ -127,7 +127,7 @@ def test_classifier_recommends_unseen_items(data):
 def test_recommend_needs_a_two_field_model(data):
     X, y = data
     X3 = np.column_stack([X, np.arange(len(X)) % 3])
-    est = GMFRegressor(**FAST_PARAMS).fit(X3, y)
+    est = GMFRegressor(**FAST_PARAMS, context_features="remaining").fit(X3, y)
     with pytest.raises(ValueError, match="exactly two fields"):
         est.recommend(est.users_[:1])
 

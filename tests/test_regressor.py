@@ -215,7 +215,8 @@ class TestBadInput:
             GMFRegressor(**FAST_PARAMS).fit(X, [1.0, 2.0])
 
     @pytest.mark.parametrize(
-        "params", [{"n_factors": 0}, {"alpha": -1.0}, {"handle_unknown": "ignore"}]
+        "params", [{"n_factors": 0}, {"alpha": -1.0}, {"handle_unknown": "warn"},
+                   {"context_features": "all"}]
     )
     def test_invalid_parameters_are_rejected(self, params):
         with pytest.raises(ValueError, match=next(iter(params))):
@@ -239,7 +240,7 @@ def test_context_columns_join_as_pairwise_interactions(ratings):
     X, y = ratings
     context = (X[:, 0] + X[:, 1]) % 3
     X3 = np.column_stack([X, context])
-    est = GMFRegressor(**FAST_PARAMS).fit(X3, y)
+    est = GMFRegressor(**FAST_PARAMS, context_features="remaining").fit(X3, y)
     assert len(est.factors_) == 3
     idx = [np.searchsorted(ids, X3[:, f])[:, None] for f, ids in enumerate(est.categories_)]
     keras_pred = est.model_.predict(idx, verbose=0)[:, 0]

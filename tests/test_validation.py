@@ -142,16 +142,31 @@ def test_fitted_attributes_before_fit_raise_not_fitted():
     assert not hasattr(est, "users_")
 
 
-def test_max_iter_on_improving_training_warns(low_rank_ratings):
+@pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
+def test_max_iter_on_improving_training_warns_only_for_a_constant_rate(
+        Estimator, low_rank_ratings):
     X, y = low_rank_ratings
+    if Estimator is GMFClassifier:
+        y = (y > 3.5).astype(int)
+    constant = {**FAST_PARAMS, "learning_rate_schedule": "constant"}
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
-        GMFRegressor(**FAST_PARAMS).fit(X, y)
+        Estimator(**constant).fit(X, y)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.simplefilter("error")
+        # The cosine schedule decays to 0 at max_iter: reaching it is the plan.
+        Estimator(**FAST_PARAMS).fit(X, y)
+        Estimator(**{**FAST_PARAMS, "early_stopping": True}).fit(X, y)
         # Stopped by n_iter_no_change: converged as far as tol can tell.
-        est = GMFRegressor(**{**FAST_PARAMS, "max_iter": 5}, tol=1e9,
-                           n_iter_no_change=1).fit(X, y)
+        est = Estimator(**{**constant, "max_iter": 5}, tol=1e9,
+                        n_iter_no_change=1).fit(X, y)
     assert est.n_iter_ == 2
+
+
+def test_early_stopping_can_stop_before_max_iter_at_the_defaults():
+    est = GMFRegressor()
+    assert est.n_iter_no_change < est.max_iter
+    clf = GMFClassifier()
+    assert clf.n_iter_no_change < clf.max_iter
 
 
 @pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
@@ -218,7 +233,7 @@ def test_a_failed_first_fit_leaves_the_estimator_unfitted():
 
 
 def test_a_failed_refit_does_not_keep_half_of_the_old_model():
-    est = GMFRegressor(**FAST_PARAMS).fit(X_GOOD, Y_GOOD)
+    est = GMFRegressor(**FAST_PARAMS, context_features="remaining").fit(X_GOOD, Y_GOOD)
     X3 = [[1, 10, "a"], [1, 11, None], [2, 10, "b"], [3, 12, "a"]]
     with pytest.raises(ValueError, match=r"Column 2 \(field 2\) of X holds missing"):
         est.fit(X3, Y_GOOD)
@@ -294,7 +309,9 @@ def test_integer_ids_beside_float_ids_stay_integers():
     # became the same id.
     items = [2**60 + 1, 2**60 + 2, 2**60 + 3, 2**60 + 1]
     X = pd.DataFrame({"user": [1, 2, 3, 1], "item": items, "hour": [0.5, 1.5, 0.5, 2.5]})
-    est = GMFRegressor(**FAST_PARAMS).fit(X, Y_GOOD)
+    est = GMFRegressor(**FAST_PARAMS, context_features=["hour"])
+    with pytest.warns(UserWarning, match="'hour'.*non-integer numbers"):
+        est.fit(X, Y_GOOD)
     assert est.users_.dtype.kind == "i" and est.users_.tolist() == [1, 2, 3]
     assert est.items_.tolist() == sorted(set(items))
     assert_allclose(est.predict(X), est.predict(X.iloc[::-1])[::-1], rtol=1e-6)

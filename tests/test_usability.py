@@ -1,0 +1,119 @@
+"""What a new user meets in the first hour: fallback warnings, early stopping's
+state, the HTML repr of a loaded model, the data home."""
+# License: BSD 3 clause
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skgmf import GMFClassifier, GMFRegressor
+from skgmf.datasets import get_data_home
+
+from .conftest import FAST_PARAMS
+
+
+@pytest.fixture(scope="module")
+def sorted_split(low_rank_ratings):
+    """An unshuffled split of ratings sorted by user: test users are mostly unknown."""
+    X, y = low_rank_ratings
+    order = np.argsort(X[:, 0], kind="stable")
+    X, y = X[order], y[order]
+    cut = int(0.8 * len(y))
+    return (X[:cut], y[:cut]), (X[cut:], y[cut:])
+
+
+@pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
+def test_predictions_that_mostly_fall_back_warn(Estimator, sorted_split):
+    (X_train, y_train), (X_test, _) = sorted_split
+    y_train = y_train if Estimator is GMFRegressor else y_train > 3.5
+    est = Estimator(**FAST_PARAMS).fit(X_train, y_train)
+    with pytest.warns(UserWarning, match=r"% of the 4000 rows .* not seen in fit.*"
+                                         r"shuffle=True.*handle_unknown='ignore'"):
+        est.predict(X_test)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.predict(X_test[:999])  # too few rows to tell
+        est.predict(X_train)  # known ids
+        est.set_params(handle_unknown="ignore").predict(X_test)  # deliberate cold start
+    # "ignore" answers as "use_fallback" does.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert_allclose(est.set_params(handle_unknown="use_fallback").predict(X_test),
+                        est.set_params(handle_unknown="ignore").predict(X_test))
+
+
+def test_a_few_unknown_ids_do_not_warn(low_rank_ratings):
+    X, y = low_rank_ratings
+    est = GMFRegressor(**FAST_PARAMS).fit(X[:15000], y[:15000])
+    X_test = X[15000:].copy()
+    X_test[:100, 0] += 10_000  # 2% of the rows: new users
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.predict(X_test)
+
+
+def test_early_stopping_keeps_adam_state_of_the_restored_epoch(low_rank_ratings, monkeypatch):
+    """The weights and the optimizer state that partial_fit continues from agree."""
+    from skgmf import _training
+
+    X, y = low_rank_ratings
+    states = []
+    original = _training._adam_state
+
+    def recording(*args):
+        state = original(*args)
+        states.append(state)
+        return state
+
+    monkeypatch.setattr(_training, "_adam_state", recording)
+    # A validation score that peaks at epoch 2, then falls: stopped at epoch 4.
+    scores = iter([0.1, 0.5, 0.4, 0.3, 0.2, 0.1])
+    monkeypatch.setattr(GMFRegressor, "_validation_score", lambda self, *a: next(scores))
+    est = GMFRegressor(**{**FAST_PARAMS, "max_iter": 6, "n_iter_no_change": 2},
+                       early_stopping=True).fit(X, y)
+    assert est.n_iter_ == 4
+    # One snapshot per improving epoch (1 and 2); the state kept is epoch 2's.
+    assert len(states) == 2
+    assert est._optimizer_state is states[1]
+    assert est._optimizer_state.step == states[1].step < 4 * 20
+
+
+def test_loaded_model_in_a_notebook_repr_does_not_import_tensorflow(low_rank_ratings, tmp_path):
+    X, y = low_rank_ratings
+    path = tmp_path / "gmf.pkl"
+    path.write_bytes(pickle.dumps(GMFRegressor(**FAST_PARAMS).fit(X, y)))
+    code = textwrap.dedent(f"""
+        import pickle, sys
+        est = pickle.loads(open({str(path)!r}, "rb").read())
+        html = est._repr_html_()
+        assert "user_factors_" in html, html[:2000]
+        print("tensorflow" in sys.modules, "model_" in dir(est))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_model_is_listed_once_built(low_rank_ratings):
+    X, y = low_rank_ratings
+    est = GMFRegressor(**FAST_PARAMS).fit(X, y)  # fit builds the Keras model
+    assert "model_" in dir(est)
+    assert "model_" not in dir(pickle.loads(pickle.dumps(est)))
+
+
+def test_relative_data_home_is_resolved_where_it_is_read(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SKGMF_DATA_HOME", "data")
+    home = get_data_home()
+    assert home.is_absolute() and home == tmp_path / "data"
+    monkeypatch.chdir(os.sep)  # read later from elsewhere: still the same folder
+    assert home == tmp_path / "data"
+    assert get_data_home("rel").is_absolute()
