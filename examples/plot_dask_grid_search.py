@@ -20,21 +20,15 @@ Needs ``pip install "skgmf[distributed]"``.
 # License: BSD 3 clause
 
 import os
-import warnings
 
 import joblib
 import matplotlib.pyplot as plt
 import pandas as pd
 from distributed import Client, LocalCluster
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold
 
 from skgmf import GMFRegressor
 from skgmf.datasets import load_movielens, make_ratings
-
-# max_iter stops training while the loss still falls; sphinx-gallery would show that
-# warning (scikit-learn passes this filter on to the workers with every fit).
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 

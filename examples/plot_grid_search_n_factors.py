@@ -10,19 +10,14 @@ answers it, and the plot shows the cross-validated RMSE against the latent size.
 # License: BSD 3 clause
 
 import os
-import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold
 
 from skgmf import GMFRegressor
 from skgmf.datasets import load_movielens, make_ratings
 from skgmf.model_selection import movielens_100k_folds
-
-# max_iter stops training while the loss still falls; sphinx-gallery would show that warning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 

@@ -14,20 +14,15 @@ top 10 is printed with titles.
 # License: BSD 3 clause
 
 import os
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
 
 from skgmf import GMFClassifier
 from skgmf.datasets import load_movielens, load_movies, make_ratings
 from skgmf.metrics import SampledRankingScorer
 from skgmf.model_selection import UserLeaveKOut
-
-# max_iter stops training while the loss still falls; sphinx-gallery would show that warning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 

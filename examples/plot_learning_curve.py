@@ -11,17 +11,12 @@ The plot shows both as mean squared errors.
 # License: BSD 3 clause
 
 import os
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from skgmf import GMFRegressor
 from skgmf.datasets import load_movielens, make_ratings
-
-# max_iter stops training while the loss still falls; sphinx-gallery would show that warning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 

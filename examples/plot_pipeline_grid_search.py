@@ -14,20 +14,15 @@ keep them from competing for cores (results do not depend on ``n_jobs``).
 # License: BSD 3 clause
 
 import os
-import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold, train_test_split
 from sklearn.pipeline import Pipeline
 
 from skgmf import GMFRegressor
 from skgmf.datasets import load_movielens, make_ratings
-
-# max_iter stops training while the loss still falls; sphinx-gallery would show that warning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 

@@ -9,17 +9,12 @@ training loss per epoch. Set ``SKGMF_EXAMPLE_FAST=1`` for tiny settings.
 # License: BSD 3 clause
 
 import os
-import warnings
 
 import matplotlib.pyplot as plt
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, cross_val_score, train_test_split
 
 from skgmf import GMFRegressor
 from skgmf.datasets import load_movielens, make_ratings
-
-# max_iter stops training while the loss still falls; sphinx-gallery would show that warning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 params = dict(max_iter=3) if fast else {}

@@ -13,17 +13,12 @@ evaluates :class:`skgmf.GMFRegressor` with the notebook's 8 factors.
 # License: BSD 3 clause
 
 import os
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from skgmf import GMFRegressor, build_gmf
 from skgmf.datasets import load_movielens, make_ratings
 from skgmf.model_selection import train_test_split_known
-
-# max_iter stops training while the loss still falls; sphinx-gallery would show that warning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 

@@ -6,8 +6,8 @@ Fits :class:`skgmf.GMFRegressor` on MovieLens 100K without every tenth user, sav
 it with pickle and with skops, loads it in a fresh Python process that predicts and
 recommends without importing TensorFlow, then brings the held-out users in two ways:
 ``partial_fit`` (an epoch of Adam on their ratings) and ``partial_fit_users`` (one
-ridge regression per user, item tables fixed). Everything is written to a temporary
-folder. Set ``SKGMF_EXAMPLE_FAST=1`` for tiny settings.
+ridge regression per user, item tables fixed). The files go to a temporary folder,
+removed at the end. Set ``SKGMF_EXAMPLE_FAST=1`` for tiny settings.
 """
 # License: BSD 3 clause
 
@@ -17,18 +17,13 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import warnings
 
 import matplotlib.pyplot as plt
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import root_mean_squared_error
 from sklearn.model_selection import train_test_split
 
 from skgmf import GMFRegressor
 from skgmf.datasets import load_movielens, make_ratings
-
-# max_iter stops training while the loss still falls; sphinx-gallery would show that warning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 params = dict(max_iter=3) if fast else {}
@@ -45,34 +40,38 @@ X_old, y_old = train.loc[~new_user, ["user", "item"]], train.loc[~new_user, "rat
 X_new, y_new = train.loc[new_user, ["user", "item"]], train.loc[new_user, "rating"]
 test_new = test[test["user"] % 10 == 0]
 
-est = GMFRegressor(random_state=0, **params).fit(X_old, y_old)
+# The held-out users are unknown to the model on purpose (a cold-start evaluation):
+# handle_unknown="ignore" lets their predictions fall back without a warning.
+est = GMFRegressor(random_state=0, handle_unknown="ignore", **params).fit(X_old, y_old)
 
 # %%
 # Save with pickle and skops, then serve from a fresh process. Loading and
 # predicting need NumPy only: the Keras network is rebuilt from the tables only if
 # ``model_`` is read.
-folder = tempfile.mkdtemp()
-with open(os.path.join(folder, "gmf.pkl"), "wb") as f:
-    pickle.dump(est, f)
-try:
-    import skops.io
+with tempfile.TemporaryDirectory() as folder:
+    pickle_file = os.path.join(folder, "gmf.pkl")
+    with open(pickle_file, "wb") as f:
+        pickle.dump(est, f)
+    try:
+        import skops.io
 
-    skops.io.dump(est, os.path.join(folder, "gmf.skops"))
-    print("skops types to review before loading:",
-          skops.io.get_untrusted_types(file=os.path.join(folder, "gmf.skops")))
-except ImportError:
-    print("skops is not installed (pip install 'skgmf[serving]'); pickle only.")
+        skops_file = os.path.join(folder, "gmf.skops")
+        skops.io.dump(est, skops_file)
+        print("skops types to review before loading:",
+              skops.io.get_untrusted_types(file=skops_file))
+    except ImportError:
+        print("skops is not installed (pip install 'skgmf[serving]'); pickle only.")
 
-serve = textwrap.dedent(f"""
-    import pickle, sys
-    with open({os.path.join(folder, "gmf.pkl")!r}, "rb") as f:
-        est = pickle.load(f)
-    print("prediction for user 1, item 1:", est.predict([[1, 1]]).round(3))
-    print("top 5 for user 1:", est.recommend([1], k=5)[0])
-    print("TensorFlow imported:", "tensorflow" in sys.modules)
-""")
-print(subprocess.run([sys.executable, "-c", serve], capture_output=True, text=True,
-                     check=True).stdout)
+    serve = textwrap.dedent(f"""
+        import pickle, sys
+        with open({pickle_file!r}, "rb") as f:
+            est = pickle.load(f)
+        print("prediction for user 1, item 1:", est.predict([[1, 1]]).round(3))
+        print("top 5 for user 1:", est.recommend([1], k=5)[0])
+        print("TensorFlow imported:", "tensorflow" in sys.modules)
+    """)
+    print(subprocess.run([sys.executable, "-c", serve], capture_output=True,
+                         text=True, check=True).stdout)
 
 # %%
 # The held-out users are unknown: their predictions fall back to the global mean
@@ -81,6 +80,8 @@ print(subprocess.run([sys.executable, "-c", serve], capture_output=True, text=Tr
 # their ratings, which also moves the items they rated.
 rmse = {"fallback": root_mean_squared_error(
     test_new["rating"], est.predict(test_new[["user", "item"]]))}
+# partial_fit_users leaves out, with a warning, the ratings of items the model does
+# not know (partial_fit learns new items): drop those few here.
 known_items = X_new["item"].isin(est.items_)
 folded = pickle.loads(pickle.dumps(est)).partial_fit_users(
     X_new[known_items], y_new[known_items])

@@ -11,17 +11,12 @@ whose embeddings point the same way as a given one
 # License: BSD 3 clause
 
 import os
-import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
 
 from skgmf import GMFRegressor
 from skgmf.datasets import load_movielens, load_movies, make_ratings
-
-# max_iter stops training while the loss still falls; sphinx-gallery would show that warning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 fast = bool(os.environ.get("SKGMF_EXAMPLE_FAST"))
 

@@ -162,8 +162,8 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     Notes
     -----
     ``partial_fit`` runs one epoch over the rows it is given, from the current
-    weights and Adam's state, at the constant ``learning_rate``; new users and
-    items get new rows, and with ``n_negatives > 0`` the negatives are drawn among
+    weights and Adam's state, at a tenth of ``learning_rate``, constant; new users
+    and items get new rows, drawn as in ``fit``, and with ``n_negatives > 0`` the negatives are drawn among
     the items each user has not interacted with in any call so far. It ignores
     ``early_stopping``, and starts Adam afresh after loading or copying.
 
@@ -273,9 +273,10 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Update the model with one epoch over the labelled rows of ``X``.
 
-        The epoch starts from the current weights and Adam's state and steps at the
-        constant ``learning_rate``. Users, items and context ids not seen before
-        get new embedding rows, initialised as in ``fit``; known ids keep theirs.
+        The epoch starts from the current weights and Adam's state and steps at a
+        tenth of ``learning_rate``, constant (a fitted model needs small steps).
+        Users, items and context ids not seen before get new embedding rows,
+        initialised as in ``fit``; known ids keep theirs.
         With ``n_negatives > 0``, every row of the positive class is paired with
         ``n_negatives`` sampled items that the user has not interacted with in
         ``fit`` or any ``partial_fit``. On an unfitted estimator it initialises the

@@ -192,8 +192,10 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     pickle, joblib or skops file (see "Saving and serving" in the user guide).
 
     ``partial_fit`` runs one epoch over the rows it is given, from the current
-    weights and Adam's state, at the constant ``learning_rate`` (the schedule
-    belongs to ``fit``'s ``max_iter`` epochs); new users and items get new rows.
+    weights and Adam's state, at a tenth of ``learning_rate``, constant (a fitted
+    model needs small steps, and Adam moves every coordinate it touches by about
+    its step size); new users and items get new rows, solved as
+    ``partial_fit_users`` solves users before the epoch.
     It ignores ``early_stopping``. Adam's state is kept in memory only: after
     loading or copying, ``partial_fit`` starts it afresh (see "Updating" in the
     user guide). ``partial_fit_users`` adds users without moving anything else:
@@ -285,11 +287,14 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the ratings ``y`` of the rows of ``X``.
 
-        The epoch starts from the current weights and Adam's state and steps at the
-        constant ``learning_rate``. Users, items and context ids not seen before
-        get new embedding rows, initialised as in ``fit``; known ids keep theirs.
-        On an unfitted estimator it initialises the model as ``fit`` does, so a
-        first call equals ``fit`` with ``max_iter=1`` and
+        The epoch starts from the current weights and Adam's state and steps at a
+        tenth of ``learning_rate``, constant. Users and items not seen before get
+        new embedding rows, solved before the epoch: each new user's as the ridge
+        solution of its ratings of known items (as ``partial_fit_users``), then each
+        new item's from its ratings by known or just solved users; rows that cannot
+        be solved so, and new context ids, are drawn as in ``fit``. Known ids keep
+        their rows. On an unfitted estimator it initialises the model as ``fit``
+        does, so a first call equals ``fit`` with ``max_iter=1`` and
         ``learning_rate_schedule="constant"``. ``early_stopping`` is ignored.
 
         Parameters
