@@ -197,7 +197,7 @@ def _output_ids(item_ids, fill_value):
     """Item ids in the dtype ``recommend`` returns, and the checked padding value."""
     kind = item_ids.dtype.kind
     if kind in "iu":
-        if kind == "u" and len(item_ids) and item_ids[-1] > np.iinfo(np.int64).max:
+        if kind == "u" and len(item_ids) and int(item_ids[-1]) > np.iinfo(np.int64).max:
             # Sorted ids: the last is the largest. int64 would turn it negative.
             dtype, default = np.dtype(np.uint64), int(np.iinfo(np.uint64).max)
         else:

@@ -2,9 +2,11 @@
 # License: BSD 3 clause
 
 import numpy as np
+import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skgmf import build_gmf
+from skgmf._model import get_gmf_weights
 
 
 def test_two_fields_build_the_seed_notebook_layers():
@@ -46,7 +48,25 @@ def test_context_fields_add_pairwise_products():
     assert {"field_2", "user_x_item", "user_x_field_2", "item_x_field_2"} <= names
 
 
-def test_single_field_model_has_no_product():
-    model = build_gmf([5], 4)
+def test_single_field_model_is_bias_plus_weighted_factors():
+    # One field: mu + b_u + w^T p_u, in the Keras model, in training's formula and
+    # in the NumPy scoring, on the same weights.
+    tf = pytest.importorskip("tensorflow")
+    from skgmf import GMFRegressor
+    from skgmf._training import gmf_output
+
+    rng = np.random.default_rng(0)
+    model = build_gmf([5], 4, intercept=0.7, seed=2)
     assert not any(layer.__class__.__name__ == "Multiply" for layer in model.layers)
-    assert model.predict([np.array([[1]])], verbose=0).shape == (1, 1)
+    model.get_layer("user_bias").set_weights([rng.normal(size=(5, 1))])
+    factors, biases, coef, intercept = get_gmf_weights(model)
+    rows = np.array([0, 3, 1, 4, 4, 2])
+    keras_out = model.predict([rows[:, None]], verbose=0)[:, 0]
+    assert_allclose(keras_out, intercept + biases[0][rows] + factors[0][rows] @ coef,
+                    rtol=1e-5, atol=1e-6)
+    training = gmf_output([tf.constant(factors[0][rows])], [tf.constant(biases[0][rows])],
+                          tf.constant(coef), tf.constant(intercept, tf.float32))
+    assert_allclose(training.numpy(), keras_out, rtol=1e-5, atol=1e-6)
+    est = GMFRegressor()  # the NumPy scoring reads these four attributes only
+    est.factors_, est.biases_, est.coef_, est.intercept_ = factors, biases, coef, intercept
+    assert_allclose(est._decision_rows(rows[:, None]), keras_out, rtol=1e-5, atol=1e-6)
