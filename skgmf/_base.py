@@ -28,6 +28,13 @@ from ._recommend import RecommenderMixin
 # Rows scored at once: bounds the memory of the gathered factors.
 _PREDICT_CHUNK = 16384
 
+# Training rows below which the "auto" SGD model is larger (see BaseGMF._auto).
+_SMALL = 200_000
+
+# Standard deviation of the initial embeddings of solver="sgd", chosen on
+# validation (benchmarks/tune_sgd.py: 0.01 beat Surprise's 0.1 on ML-1M).
+_SGD_INIT_STD = 0.01
+
 # predict warns when more than this share of the rows of a prediction of at least
 # _FALLBACK_MIN_ROWS rows has an unknown user or item (handle_unknown="use_fallback").
 _FALLBACK_SHARE = 0.05
@@ -39,7 +46,7 @@ _COLUMN_NAMES = ("users", "items")
 # Learned state with a private name; public learned state ends with "_".
 _PRIVATE_STATE = frozenset(
     {"_id_kinds", "_seen", "_item_counts", "_positive_index", "_keras_model",
-     "_optimizer_state", "_fields"}
+     "_optimizer_state", "_fields", "_settings"}
 )
 
 
@@ -47,12 +54,14 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     """Fit, export and score; subclasses set the loss and the targets."""
 
     _parameter_constraints: dict = {
-        "n_factors": [Interval(Integral, 1, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "n_factors": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "solver": [StrOptions({"auto", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "row_alpha": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_schedule": [StrOptions({"auto", "constant", "cosine", "inverse"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -65,6 +74,69 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
 
     # "squared_error" or "log_loss", see skgmf._training.
     _loss = "squared_error"
+
+    # The solver of solver="auto" for a (user, item) model; context fields need
+    # "adam" (the compiled SGD kernel knows two fields).
+    _auto_solver = "sgd"
+
+    # Values of the "auto" parameters per solver, chosen on held-out training data
+    # (benchmarks/tune_sgd.py for "sgd", benchmarks/tune_movielens.py for "adam");
+    # a callable takes the number of training rows. Below _SMALL ratings the SGD
+    # model is larger and trains longer: cheap there, and it pays on validation.
+    _auto = {
+        "sgd": {
+            "n_factors": lambda n: 64 if n < _SMALL else 32,
+            "max_iter": lambda n: 40 if n < _SMALL else 25,
+            "alpha": 0.04,
+            "learning_rate": 0.04,
+            "learning_rate_schedule": "inverse",
+        },
+        "adam": {
+            "n_factors": 32,
+            "max_iter": 10,
+            "alpha": 0.13,
+            "learning_rate": 0.08,
+            "learning_rate_schedule": "cosine",
+        },
+    }
+
+    def _resolve_settings(self, n_rows, n_fields):
+        """The solver and the values of the "auto" parameters for this fit."""
+        solver = self.solver
+        if solver == "auto":
+            solver = self._auto_solver if n_fields == 2 else "adam"
+        if solver == "sgd" and n_fields != 2:
+            raise ValueError(
+                f"solver='sgd' trains (user, item) models; X has {n_fields - 2} context "
+                "fields, which need solver='adam' (or solver='auto')."
+            )
+        settings = {"solver": solver}
+        for name, default in self._auto[solver].items():
+            value = getattr(self, name)
+            if isinstance(value, str) and value == "auto":
+                value = default(n_rows) if callable(default) else default
+            settings[name] = value
+        if settings["learning_rate_schedule"] == "inverse" and solver == "adam":
+            raise ValueError(
+                "learning_rate_schedule='inverse' is only used with solver='sgd'; "
+                "solver='adam' takes 'cosine' or 'constant'."
+            )
+        settings["row_alpha"] = self.row_alpha if solver == "sgd" else 0.0
+        return settings
+
+    def _current_learning_rate(self, settings):
+        """``learning_rate`` as set now (``set_params`` between ``partial_fit`` calls)."""
+        if isinstance(self.learning_rate, str):  # "auto": the fit's
+            return settings["learning_rate"]
+        return self.learning_rate
+
+    def _fitted_settings(self):
+        """The settings of the fit (a pickle of an older version: the parameters)."""
+        settings = self.__dict__.get("_settings")
+        if settings is None:
+            settings = {"solver": "adam", "alpha": self.alpha, "row_alpha": 0.0,
+                        "learning_rate": self.learning_rate}
+        return settings
 
     def _check_backend(self):
         """Keras must run on TensorFlow; called once the data is validated."""
@@ -295,48 +367,76 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         self._seen, self._item_counts = self._interactions(
             all_idx, all_y, [len(ids) for ids in categories]
         )
-        self._check_backend()
-
-        from ._model import build_gmf
-        from ._training import train
-
-        self._keras_model = build_gmf(
-            [len(ids) for ids in self.categories_],
-            self.n_factors,
-            intercept=self._initial_intercept(y, sample_weight),
-            seed=init_seed,
-        )
+        settings = self._resolve_settings(len(y), idx.shape[1])
+        max_iter, schedule = settings["max_iter"], settings["learning_rate_schedule"]
+        if partial:
+            max_iter, schedule = 1, "constant"
         validate = None
         if validation is not None:
 
             def validate():
-                self._export_weights()
+                if settings["solver"] == "adam":
+                    self._export_weights()
                 return self._validation_score(*validation)
 
-        loss_curve, validation_scores, converged, self._optimizer_state = train(
-            self._keras_model,
-            self._epochs(idx, y, sample_weight, shuffle_seed),
-            loss=self._loss,
-            alpha=self.alpha,
-            learning_rate=self.learning_rate,
-            batch_size=self._batch_size(self._rows_per_epoch(y)),
-            max_iter=1 if partial else self.max_iter,
-            schedule="constant" if partial else self.learning_rate_schedule,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            validate=validate,
-            verbose=self.verbose,
-        )
+        intercept = self._initial_intercept(y, sample_weight)
+        sizes = [len(ids) for ids in self.categories_]
+        if settings["solver"] == "sgd":
+            from . import _sgd
+
+            rng = np.random.default_rng(init_seed)
+            n_factors = settings["n_factors"]
+            # Set before training, which updates them in place: validate() reads them.
+            self.factors_ = [rng.normal(0, _SGD_INIT_STD, (size, n_factors))
+                             .astype(np.float32) for size in sizes]
+            self.biases_ = [np.zeros(size, np.float32) for size in sizes]
+            self.coef_ = np.ones(n_factors, np.float32)
+            self.intercept_ = float(intercept)
+            rates = _sgd.epoch_learning_rates(settings["learning_rate"], schedule, max_iter)
+            loss_curve, validation_scores, converged = _sgd.train(
+                self.factors_, self.biases_, self.coef_, self.intercept_,
+                self._epochs(idx, y, sample_weight, shuffle_seed),
+                loss=self._loss, rates=rates, alpha=settings["alpha"],
+                row_alpha=settings["row_alpha"], validate=validate, tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
+                seed=shuffle_seed,
+            )
+            # partial_fit continues at the share of learning_rate the schedule reached.
+            settings["update_rate_factor"] = rates[len(loss_curve) - 1] / rates[0]
+            self._optimizer_state = None
+        else:
+            self._check_backend()
+            from ._model import build_gmf
+            from ._training import train
+
+            self._keras_model = build_gmf(
+                sizes, settings["n_factors"], intercept=intercept, seed=init_seed
+            )
+            loss_curve, validation_scores, converged, self._optimizer_state = train(
+                self._keras_model,
+                self._epochs(idx, y, sample_weight, shuffle_seed),
+                loss=self._loss,
+                alpha=settings["alpha"],
+                learning_rate=settings["learning_rate"],
+                batch_size=self._batch_size(self._rows_per_epoch(y)),
+                max_iter=max_iter,
+                schedule=schedule,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                validate=validate,
+                verbose=self.verbose,
+            )
+            self._export_weights()
+        self._settings = settings
         self.loss_curve_, self.validation_scores_ = loss_curve, validation_scores
         self.best_validation_score_ = max(validation_scores) if validation_scores else None
-        self._export_weights()
         # Last: it marks the fit as complete (see __sklearn_is_fitted__).
         self.n_iter_ = len(loss_curve)
         # A decaying schedule ends at max_iter by design; a constant one whose last
         # epoch still improved has not converged.
-        if not converged and not partial and self.learning_rate_schedule == "constant":
+        if not converged and not partial and schedule == "constant":
             warnings.warn(
-                f"{type(self).__name__}: max_iter={self.max_iter} epochs reached while "
+                f"{type(self).__name__}: max_iter={max_iter} epochs reached while "
                 f"the {'validation score' if validation else 'training loss'} was "
                 "still improving by more than tol; increase max_iter to train longer.",
                 ConvergenceWarning,
@@ -370,61 +470,94 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         # Every call draws other new rows and row orders, also for an int random_state.
         rng = np.random.default_rng([init_seed, self.n_iter_])
         n_factors = len(self.coef_)
+        settings = self._fitted_settings()
+        std = _SGD_INIT_STD if settings["solver"] == "sgd" else INIT_STD
         factors = [
             _move_rows(table, move, size,
-                       lambda n: rng.normal(0, INIT_STD, (n, n_factors)).astype(np.float32))
+                       lambda n: rng.normal(0, std, (n, n_factors)).astype(np.float32))
             for table, move, size in zip(self.factors_, moves, sizes)
         ]
         biases = [_move_rows(table, move, size)
                   for table, move, size in zip(self.biases_, moves, sizes)]
         self._solve_new_rows(factors, biases, moves, idx, y, sample_weight)
+        epochs = self._epochs(idx, y, sample_weight, [shuffle_seed, self.n_iter_],
+                              seen=(seen, item_counts))
 
-        self._check_backend()
-        from ._model import build_gmf_from_weights
-        from ._training import AdamState, train
+        if settings["solver"] == "sgd":
+            from . import _sgd
 
-        state = getattr(self, "_optimizer_state", None)
-        if state is None:  # loaded or copied: Adam starts afresh
-            state = AdamState.zeros(sizes, n_factors)
+            # Copies: the fitted tables stay as they are unless the epoch succeeds.
+            factors = [np.array(table, copy=True) for table in factors]
+            biases = [np.array(table, copy=True) for table in biases]
+            # The per-row penalty counts every rating so far (pairs seen), not only
+            # this call's.
+            coo = seen.tocoo()
+            counts = [np.bincount(coo.row, minlength=sizes[0]).astype(np.float64),
+                      np.bincount(coo.col, minlength=sizes[1]).astype(np.float64)]
+            loss_curve, _, _ = _sgd.train(
+                factors, biases, self.coef_, self.intercept_, epochs, loss=self._loss,
+                rates=[self._current_learning_rate(settings)
+                       * settings["update_rate_factor"]],
+                alpha=settings["alpha"],
+                row_alpha=settings["row_alpha"], row_counts=counts, tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
+                seed=shuffle_seed,
+            )
+            model, state = None, None
         else:
-            state = state._replace(tables=[
-                tuple(_move_rows(m, move, size) for m in moments)
-                for moments, move, size in zip(state.tables, moves, sizes)
-            ])
-        # Training writes into the model: out of the cache until it succeeds, so a
-        # failed epoch leaves model_ to be rebuilt from the unchanged tables.
-        model = self.__dict__.pop("_keras_model", None)
-        if model is None or sizes != [len(ids) for ids in self.categories_]:
-            model = build_gmf_from_weights(factors, biases, self.coef_, self.intercept_)
-        loss_curve, _, _, state = train(
-            model,
-            self._epochs(idx, y, sample_weight, [shuffle_seed, self.n_iter_],
-                         seen=(seen, item_counts)),
-            loss=self._loss,
-            alpha=self.alpha,
-            learning_rate=self.learning_rate * self._update_rate_factor,
-            batch_size=self._batch_size(self._rows_per_epoch(y)),
-            max_iter=1,
-            schedule="constant",
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            verbose=self.verbose,
-            state=state,
-        )
+            self._check_backend()
+            from ._model import build_gmf_from_weights
+            from ._training import AdamState, train
+
+            state = getattr(self, "_optimizer_state", None)
+            if state is None:  # loaded or copied: Adam starts afresh
+                state = AdamState.zeros(sizes, n_factors)
+            else:
+                state = state._replace(tables=[
+                    tuple(_move_rows(m, move, size) for m in moments)
+                    for moments, move, size in zip(state.tables, moves, sizes)
+                ])
+            # Training writes into the model: out of the cache until it succeeds, so
+            # a failed epoch leaves model_ to be rebuilt from the unchanged tables.
+            model = self.__dict__.pop("_keras_model", None)
+            if model is None or sizes != [len(ids) for ids in self.categories_]:
+                model = build_gmf_from_weights(factors, biases, self.coef_, self.intercept_)
+            loss_curve, _, _, state = train(
+                model,
+                epochs,
+                loss=self._loss,
+                alpha=settings["alpha"],
+                learning_rate=self._current_learning_rate(settings)
+                * self._update_rate_factor,
+                batch_size=self._batch_size(self._rows_per_epoch(y)),
+                max_iter=1,
+                schedule="constant",
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                verbose=self.verbose,
+                state=state,
+            )
         self.categories_ = categories
         self._id_kinds = [id_kind(ids) for ids in categories]
         self._seen, self._item_counts = seen, item_counts
         for name, value in fitted_targets.items():
             setattr(self, name, value)
-        self._keras_model, self._optimizer_state = model, state
-        self._export_weights()
+        if model is None:
+            self.__dict__.pop("_keras_model", None)  # rebuilt from the tables
+            self.factors_, self.biases_ = factors, biases
+        else:
+            self._keras_model = model
+            self._export_weights()
+        self._optimizer_state = state
         self.loss_curve_ = [*self.loss_curve_, *loss_curve]
         self.n_iter_ += len(loss_curve)
         return self
 
-    # partial_fit on a fitted model steps at this share of learning_rate (see
-    # partial_fit's docstring): Adam moves every coordinate a batch touches by about
-    # the rate, whatever its gradient, and a fitted model needs small steps.
+    # partial_fit on a model fitted with solver="adam" steps at this share of
+    # learning_rate (see partial_fit's docstring): Adam moves every coordinate a
+    # batch touches by about the rate, whatever its gradient, and a fitted model
+    # needs small steps. solver="sgd" steps in proportion to the gradient and
+    # continues at the rate its schedule reached.
     _update_rate_factor = 0.1
 
     def _solve_new_rows(self, factors, biases, moves, idx, y, sample_weight):

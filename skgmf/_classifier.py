@@ -39,16 +39,27 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     n_factors : int, default=32
         Size of the user and item embeddings (the latent size).
 
+    solver : {"auto", "adam", "sgd"}, default="auto"
+        The training engine: ``"adam"`` (minibatch Adam in TensorFlow; what
+        ``"auto"`` takes, its defaults chosen on the NCF protocol), or ``"sgd"``
+        (per-row stochastic gradient descent in compiled code, for (user, item)
+        models; not yet tuned for implicit feedback). See :class:`GMFRegressor`.
+
     alpha : float, default=0.003
         L2 penalty per training row (observed or sampled) on the embedding rows and
         biases it uses.
 
-    learning_rate : float, default=0.01
-        Initial step size of the Adam optimizer.
+    row_alpha : float, default=0.0
+        L2 penalty per embedding row and bias, independent of the number of its
+        rows. Only used when ``solver="sgd"``.
 
-    learning_rate_schedule : {"cosine", "constant"}, default="cosine"
+    learning_rate : float, default=0.01
+        Initial step size of the optimizer.
+
+    learning_rate_schedule : {"cosine", "constant", "inverse", "auto"}, default="cosine"
         Decay ``learning_rate`` along half a cosine to 0 at the end of epoch
-        ``max_iter``, or keep it constant.
+        ``max_iter``, or keep it constant; ``"inverse"`` (``solver="sgd"`` only)
+        and ``"auto"`` as in :class:`GMFRegressor`.
 
     batch_size : int or "auto", default=16384
         Rows (observed and sampled) per minibatch; ``"auto"`` as in
@@ -196,11 +207,16 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
 
     _loss = "log_loss"
 
+    # The NCF protocol was tuned with Adam (benchmarks/tune_ncf.py).
+    _auto_solver = "adam"
+
     def __init__(
         self,
         n_factors=32,
         *,
+        solver="auto",
         alpha=0.003,
+        row_alpha=0.0,
         learning_rate=0.01,
         learning_rate_schedule="cosine",
         batch_size=16384,
@@ -218,7 +234,9 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         verbose=0,
     ):
         self.n_factors = n_factors
+        self.solver = solver
         self.alpha = alpha
+        self.row_alpha = row_alpha
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
         self.batch_size = batch_size

@@ -3,7 +3,7 @@
 
 import numpy as np
 
-def solve_users(user_rows, item_vectors, targets, sample_weight, alpha):
+def solve_users(user_rows, item_vectors, targets, sample_weight, alpha, row_alpha=0.0):
     """The embedding and bias of every user, all other parameters fixed.
 
     With the item side, ``w`` and ``mu`` fixed, a rating's prediction
@@ -12,7 +12,7 @@ def solve_users(user_rows, item_vectors, targets, sample_weight, alpha):
     per-rating penalty, see :func:`skgmf._training.train`) is a ridge regression:
 
     .. math:: \\min_{p, b} \\sum_r s_r \\big[(t_r - p^\\top v_r - b)^2
-              + \\alpha (\\|p\\|^2 + b^2)\\big]
+              + \\alpha (\\|p\\|^2 + b^2)\\big] + \\beta (\\|p\\|^2 + b^2)
 
     with :math:`v_r = w \\odot q_{i_r}` and :math:`t_r = y_r - \\mu - b_{i_r}`. Its
     solution is one linear system of ``n_factors + 1`` unknowns per user.
@@ -28,7 +28,11 @@ def solve_users(user_rows, item_vectors, targets, sample_weight, alpha):
     sample_weight : ndarray of shape (n_samples,)
         Positive weights :math:`s_r`.
     alpha : float
-        The penalty; with 0, the minimum-norm least-squares solution.
+        The penalty per rating; with 0 (and no ``row_alpha``), the minimum-norm
+        least-squares solution.
+    row_alpha : float, default=0.0
+        :math:`\\beta`, the penalty per user of ``solver="sgd"`` (independent of
+        the count of its ratings).
 
     Returns
     -------
@@ -43,14 +47,15 @@ def solve_users(user_rows, item_vectors, targets, sample_weight, alpha):
     features = np.column_stack([item_vectors[order], np.ones(len(order))]).astype(np.float64)
     weights = sample_weight[order].astype(np.float64)
     weighted_targets = weights * targets[order]
-    penalty = alpha * np.eye(features.shape[1])
+    identity = np.eye(features.shape[1])
     solution = np.empty((len(users), features.shape[1]))
     # One small system per user: its Gram matrix is one BLAS product of its rows.
     for u, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist())):
         rows = features[lo:hi]
-        gram = (rows * weights[lo:hi, None]).T @ rows + weights[lo:hi].sum() * penalty
+        gram = (rows * weights[lo:hi, None]).T @ rows + (
+            weights[lo:hi].sum() * alpha + row_alpha) * identity
         rhs = weighted_targets[lo:hi] @ rows
-        if alpha > 0:  # positive definite
+        if alpha > 0 or row_alpha > 0:  # positive definite
             solution[u] = np.linalg.solve(gram, rhs)
         else:
             solution[u] = np.linalg.lstsq(gram, rhs, rcond=None)[0]

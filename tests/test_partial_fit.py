@@ -24,6 +24,8 @@ from .test_validation import BAD_DATA, CLASSIFIER_BAD_DATA
 
 # partial_fit steps at the constant learning rate: so does fit with these.
 CONSTANT = {**FAST_PARAMS, "learning_rate_schedule": "constant"}
+# Tests of Adam's state and of the Keras model that training writes into.
+ADAM = {**FAST_PARAMS, "solver": "adam"}
 
 
 def fit_quietly(est, X, y, **kwargs):
@@ -48,7 +50,7 @@ def split(low_rank_ratings):
 def updated(split):
     """A regressor before (a copy) and after one partial_fit on the held-out rows."""
     (X_old, y_old), (X_new, y_new) = split
-    est = GMFRegressor(**FAST_PARAMS).fit(X_old, y_old)
+    est = GMFRegressor(**ADAM).fit(X_old, y_old)
     before = {name: pickle.loads(pickle.dumps(getattr(est, name)))
               for name in ("categories_", "factors_", "biases_", "coef_", "intercept_",
                            "_optimizer_state", "loss_curve_", "n_iter_", "_item_counts")}
@@ -96,8 +98,8 @@ class TestFirstCall:
 
     def test_keeps_adam_state_for_the_next_call(self, low_rank_ratings):
         X, y = low_rank_ratings
-        est = GMFRegressor(**FAST_PARAMS).partial_fit(X, y)
-        n_batches = -(-len(y) // FAST_PARAMS["batch_size"])
+        est = GMFRegressor(**ADAM).partial_fit(X, y)
+        n_batches = -(-len(y) // ADAM["batch_size"])
         assert est._optimizer_state.step == n_batches
         est.partial_fit(X[:1000], y[:1000])
         assert est._optimizer_state.step == n_batches + 1
@@ -160,12 +162,13 @@ class TestNewIds:
         est.partial_fit(X_new, y_new)
         new_user = ~np.isin(X_new[:, 0], before.users_)
         new_item = ~np.isin(X_new[:, 1], before.items_)
+        penalties = before._settings["alpha"], before._settings["row_alpha"]
         rows = new_user & ~new_item
         item_rows = rows_of(before.items_, X_new[rows, 1])
         users, factors, bias = solve_users(
             X_new[rows, 0], before.item_factors_[item_rows] * before.coef_,
             y_new[rows] - before.intercept_ - before.item_bias_[item_rows],
-            np.ones(rows.sum(), np.float32), before.alpha,
+            np.ones(rows.sum(), np.float32), *penalties,
         )
         solved = rows_of(est.users_, users)
         assert len(solved) == 30
@@ -176,7 +179,7 @@ class TestNewIds:
         items, factors, bias = solve_users(
             X_new[new_item, 1], est.user_factors_[user_rows] * est.coef_,
             y_new[new_item] - est.intercept_ - est.user_bias_[user_rows],
-            np.ones(new_item.sum(), np.float32), est.alpha,
+            np.ones(new_item.sum(), np.float32), *penalties,
         )
         solved = rows_of(est.items_, items)
         assert len(solved) == 3
@@ -210,7 +213,7 @@ class TestNewIds:
 
     def test_no_new_id_keeps_the_tables_and_the_keras_model(self, split):
         (X_old, y_old), _ = split
-        est = GMFRegressor(**FAST_PARAMS).fit(X_old, y_old)
+        est = GMFRegressor(**ADAM).fit(X_old, y_old)
         model = est.model_
         est.partial_fit(X_old[:500], y_old[:500])
         assert est.model_ is model
@@ -417,23 +420,33 @@ class TestValidation:
                 est.partial_fit(X, y, sample_weight=w)
         assert est.n_iter_ == FAST_PARAMS["max_iter"]
 
-    def test_a_failed_update_leaves_the_model_as_it_was(self, split, monkeypatch):
+    @pytest.mark.parametrize("solver", ["sgd", "adam"])
+    def test_a_failed_update_leaves_the_model_as_it_was(self, split, monkeypatch, solver):
+        import skgmf._sgd
         import skgmf._training
 
         (X_old, y_old), (X_new, y_new) = split
-        est = GMFRegressor(**FAST_PARAMS).fit(X_old, y_old)
+        est = GMFRegressor(**FAST_PARAMS, solver=solver).fit(X_old, y_old)
         expected = est.predict(X_new)
         users, model = est.users_, est.model_
+        tables = [table.copy() for table in est.factors_]
 
         def broken(*args, **kwargs):
+            if solver == "sgd":  # after writing into the tables it was given
+                for table in args[0]:
+                    table[:] = 0
             raise RuntimeError("training failed")
 
-        monkeypatch.setattr(skgmf._training, "train", broken)
+        monkeypatch.setattr(skgmf._sgd if solver == "sgd" else skgmf._training, "train",
+                            broken)
         with pytest.raises(RuntimeError, match="training failed"):
             est.partial_fit(X_new, y_new)
         assert est.users_ is users and est.n_iter_ == FAST_PARAMS["max_iter"]
         assert_array_equal(est.predict(X_new), expected)
-        assert est.model_ is not model  # rebuilt from the unchanged tables
+        for table, saved in zip(est.factors_, tables):
+            assert_array_equal(table, saved)
+        if solver == "adam":  # training wrote into it: rebuilt from the unchanged tables
+            assert est.model_ is not model
         assert_allclose(est.model_.get_weights()[0], model.get_weights()[0])
 
 
@@ -476,7 +489,7 @@ class TestFoldIn:
     def folded(cls, split):
         """A regressor before (a copy) and after partial_fit_users on known items."""
         (X_old, y_old), (X_new, y_new) = split
-        est = GMFRegressor(**FAST_PARAMS).fit(X_old, y_old)
+        est = GMFRegressor(**ADAM).fit(X_old, y_old)
         known = np.isin(X_new[:, 1], est.items_)
         before = pickle.loads(pickle.dumps(est))
         return before, est.partial_fit_users(X_new[known], y_new[known]), known
@@ -496,7 +509,9 @@ class TestFoldIn:
             features = np.column_stack([est.item_factors_[items] * est.coef_,
                                         np.ones(mine.sum())])
             targets = y_new[mine] - est.intercept_ - est.item_bias_[items]
-            ridge = Ridge(alpha=est.alpha * weights[mine].sum(), fit_intercept=False)
+            settings = est._settings
+            ridge = Ridge(alpha=settings["alpha"] * weights[mine].sum() + settings["row_alpha"],
+                          fit_intercept=False)
             ridge.fit(features, targets, sample_weight=weights[mine])
             row = rows_of(est.users_, user)
             assert_allclose(est.user_factors_[row], ridge.coef_[:-1], rtol=1e-4, atol=1e-5)

@@ -130,7 +130,7 @@ def test_training_is_keras_adam_on_the_keras_model(low_rank_ratings):
     X, y = low_rank_ratings
     X, y = X[:3000], y[:3000]
     est = GMFRegressor(n_factors=4, max_iter=3, batch_size=len(y), learning_rate=0.05,
-                       learning_rate_schedule="constant",
+                       learning_rate_schedule="constant", solver="adam",
                        alpha=0.05, random_state=0)
     with pytest.warns(Warning):  # max_iter: still improving
         est.fit(X, y)
@@ -308,7 +308,7 @@ def test_sample_weights_equal_repeated_rows_in_one_full_batch(low_rank_ratings):
     counts = np.random.default_rng(0).choice([1, 2, 3], len(y), p=[0.6, 0.3, 0.1])
     repeated = np.repeat(np.arange(len(y)), counts)
     params = dict(n_factors=4, max_iter=4, batch_size=len(repeated), learning_rate=0.01,
-                  random_state=0)
+                  random_state=0, solver="adam")
     weighted = GMFRegressor(**params).fit(X, y, sample_weight=counts)
     duplicated = GMFRegressor(**params).fit(X[repeated], y[repeated])
     assert_allclose(weighted.loss_curve_, duplicated.loss_curve_, rtol=1e-4)

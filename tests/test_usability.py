@@ -77,7 +77,7 @@ def test_early_stopping_keeps_adam_state_of_the_restored_epoch(low_rank_ratings,
     scores = iter([0.1, 0.5, 0.4, 0.3, 0.2, 0.1])
     monkeypatch.setattr(GMFRegressor, "_validation_score", lambda self, *a: next(scores))
     est = GMFRegressor(**{**FAST_PARAMS, "max_iter": 6, "n_iter_no_change": 2},
-                       early_stopping=True).fit(X, y)
+                       early_stopping=True, solver="adam").fit(X, y)
     assert est.n_iter_ == 4
     # One snapshot per improving epoch (1 and 2); the state kept is epoch 2's.
     assert len(states) == 2
@@ -108,7 +108,11 @@ def test_loaded_model_in_a_notebook_repr_does_not_import_tensorflow(low_rank_rat
 
 def test_model_is_listed_once_built(low_rank_ratings):
     X, y = low_rank_ratings
-    est = GMFRegressor(**FAST_PARAMS).fit(X, y)  # fit builds the Keras model
+    est = GMFRegressor(**FAST_PARAMS).fit(X, y)
+    assert "model_" not in dir(est)  # solver="sgd" trains without Keras
+    est.model_
+    assert "model_" in dir(est)
+    est = GMFRegressor(**FAST_PARAMS, solver="adam").fit(X, y)  # trains the Keras model
     assert "model_" in dir(est)
     assert "model_" not in dir(pickle.loads(pickle.dumps(est)))
 

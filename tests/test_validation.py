@@ -162,11 +162,11 @@ def test_max_iter_on_improving_training_warns_only_for_a_constant_rate(
     assert est.n_iter_ == 2
 
 
-def test_early_stopping_can_stop_before_max_iter_at_the_defaults():
-    est = GMFRegressor()
-    assert est.n_iter_no_change < est.max_iter
-    clf = GMFClassifier()
-    assert clf.n_iter_no_change < clf.max_iter
+@pytest.mark.parametrize("n_rows", [1000, 1_000_000])
+def test_early_stopping_can_stop_before_max_iter_at_the_defaults(n_rows):
+    for est in (GMFRegressor(), GMFRegressor(solver="adam"), GMFClassifier()):
+        max_iter = est._resolve_settings(n_rows, 2)["max_iter"]
+        assert est.n_iter_no_change < max_iter
 
 
 @pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
@@ -247,12 +247,14 @@ def test_a_failed_refit_does_not_keep_half_of_the_old_model():
 
 @pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
 def test_a_fit_that_fails_in_training_leaves_the_estimator_unfitted(Estimator, monkeypatch):
+    import skgmf._sgd
     import skgmf._training
 
     def broken(*args, **kwargs):
         raise RuntimeError("training failed")
 
     monkeypatch.setattr(skgmf._training, "train", broken)
+    monkeypatch.setattr(skgmf._sgd, "train", broken)
     est = Estimator(**FAST_PARAMS)
     with pytest.raises(RuntimeError, match="training failed"):
         est.fit(X_GOOD, [1, 0, 1, 0])

@@ -1,0 +1,467 @@
+"""Per-rating stochastic gradient descent for the GMF objective, compiled with numba.
+
+The model is the one :func:`skgmf._model.build_gmf` builds for a user and an item
+field::
+
+    r_hat = mu + b_u + b_i + w . (p_u * q_i)
+
+and one step on a rating ``r`` with sample weight ``s`` follows Surprise's SVD
+(Funk's SGD, with the factor 2 of the squared error folded into the learning
+rate ``lr``)::
+
+    e    = r - r_hat                      (squared loss)
+    e    = y - sigmoid(r_hat)             (logistic loss, y in {0, 1})
+    b_u += lr * s * (e - a_u * b_u)
+    b_i += lr * s * (e - a_i * b_i)
+    p_u += lr * s * (e * w * q_i - a_u * p_u)      (with the old q_i)
+    q_i += lr * s * (e * w * p_u - a_i * q_i)      (with the old p_u)
+    w   += lr * s * e * (p_u * q_i)                (only when w is learned)
+    mu  += lr * s * e                              (only when mu is learned)
+
+that is, a step down the gradient of
+``s * [(r - r_hat)^2 + a_u (|p_u|^2 + b_u^2) + a_i (|q_i|^2 + b_i^2)] / 2``
+(or ``s * [logloss + (a_u (...) + a_i (...)) / 2]``). The per-row penalties
+``a_u = alpha + beta / n_u`` and ``a_i = alpha + beta / n_i`` (:func:`row_penalties`,
+``n`` the summed sample weight of the row) make ``alpha`` the per-rating L2 of
+Surprise's ``reg_all`` and ``beta`` a penalty on each row independent of its count.
+
+Learned output weights ``w`` are projected back to the norm ``sqrt(n_factors)``
+after every epoch (``w = ones`` is plain biased matrix factorization).
+
+Everything is single threaded and deterministic: the same inputs and seed give
+the same tables, bit for bit, on the same machine.
+"""
+# License: BSD 3 clause
+
+import math
+
+import numba
+import numpy as np
+
+SQUARED = 0
+LOGISTIC = 1
+_LOSSES = {"squared": SQUARED, "logistic": LOGISTIC}
+# Ratings per run of shuffle="blocks": long enough to stream, short enough to mix.
+_BLOCK = 1024
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def _sgd_epoch(users, items, targets, weights, order, P, Q, bu, bi, w, mu,
+               lr, reg_user, reg_item, learn_w, learn_mu, loss):  # pragma: no cover
+    """One pass over ``order``; updates the tables in place, returns the summed loss.
+
+    ``mu`` is a float32 array of shape (1,) (updated in place when ``learn_mu``).
+    The returned loss is the weighted data term (squared error or log-loss) seen
+    during the pass, before each step, without the penalty.
+    """
+    k = P.shape[1]
+    lr32 = np.float32(lr)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    m = mu[0]
+    total = 0.0
+    for t in range(order.shape[0]):
+        j = order[t]
+        s = weights[j]
+        if s == zero:
+            continue
+        u = users[j]
+        i = items[j]
+        pu = P[u]
+        qi = Q[i]
+        dot = zero
+        for f in range(k):
+            dot += w[f] * pu[f] * qi[f]
+        pred = m + bu[u] + bi[i] + dot
+        y = targets[j]
+        if loss == 0:
+            e = y - pred
+            total += s * e * e
+        else:
+            # Stable sigmoid and log-loss of the logit ``pred``.
+            if pred >= zero:
+                z = np.float32(math.exp(-pred))
+                prob = one / (one + z)
+                total += s * (math.log1p(z) + (one - y) * pred)
+            else:
+                z = np.float32(math.exp(pred))
+                prob = z / (one + z)
+                total += s * (math.log1p(z) - y * pred)
+            e = y - prob
+        step = lr32 * s
+        ru = reg_user[u]
+        ri = reg_item[i]
+        bu[u] += step * (e - ru * bu[u])
+        bi[i] += step * (e - ri * bi[i])
+        if learn_mu:
+            m += step * e
+        ge = step * e
+        du = one - step * ru
+        di = one - step * ri
+        if learn_w:
+            for f in range(k):
+                p = pu[f]
+                q = qi[f]
+                wf = w[f]
+                pu[f] = du * p + ge * wf * q
+                qi[f] = di * q + ge * wf * p
+                w[f] = wf + ge * p * q
+        else:
+            for f in range(k):
+                p = pu[f]
+                q = qi[f]
+                wf = w[f]
+                pu[f] = du * p + ge * wf * q
+                qi[f] = di * q + ge * wf * p
+    mu[0] = m
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _permute(n, state):  # pragma: no cover
+    """A permutation of ``range(n)`` (int32) by Fisher-Yates with splitmix64.
+
+    ``state`` is a uint64 array of shape (1,), advanced in place, so that a
+    sequence of calls gives a deterministic sequence of permutations.
+    """
+    order = np.arange(n).astype(np.int32)
+    x = state[0]
+    for t in range(n - 1, 0, -1):
+        x += np.uint64(0x9E3779B97F4A7C15)
+        z = x
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        r = np.int64(z % np.uint64(t + 1))
+        tmp = order[t]
+        order[t] = order[r]
+        order[r] = tmp
+    state[0] = x
+    return order
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_order(n, block, state):  # pragma: no cover
+    """``range(n)`` cut into runs of ``block`` indices, the runs in a random order."""
+    n_blocks = (n + block - 1) // block
+    blocks = _permute(n_blocks, state)
+    order = np.empty(n, np.int32)
+    t = 0
+    for b in blocks:
+        for j in range(b * block, min(n, (b + 1) * block)):
+            order[t] = j
+            t += 1
+    return order
+
+
+# Below this many ratings, default_params trains a larger model for longer (cheap there).
+SMALL_DATA = 200_000
+
+
+def default_params(n_ratings):
+    """Settings of :func:`sgd_fit` and :func:`init_tables` chosen on validation data.
+
+    Chosen on a held-out tenth of ML-100K's u1.base and of ML-1M's first
+    KFold(5, shuffle=True, random_state=0) training part (benchmarks/tune_sgd.py).
+    Small data sets (fewer than ``SMALL_DATA`` ratings) get 64 factors and 40
+    epochs, larger ones 32 factors and 25 epochs (the time budget); the rest is
+    shared. ``w`` stays at ones: learning it lost accuracy on both.
+    """
+    small = n_ratings < SMALL_DATA
+    return dict(n_factors=64 if small else 32, n_epochs=40 if small else 25, lr=0.04,
+                lr_decay=0.3, alpha=0.04, beta=1.0, init_std=0.01)
+
+
+def row_penalties(rows, weights, n_rows, alpha, beta=0.0):
+    """Per-row L2 coefficients ``alpha + beta / n`` (float32, shape ``(n_rows,)``).
+
+    ``n`` is the summed sample weight of each row's ratings; a row without weight
+    gets ``alpha``. Summed over a row's ratings (each scaled by its sample
+    weight) the penalty is ``alpha * n + beta``: ``alpha`` is per rating, ``beta``
+    per row.
+    """
+    return _penalties(np.bincount(rows, weights=weights, minlength=n_rows), alpha, beta)
+
+
+def learning_rates(lr, n_epochs, decay=0.0):
+    """Per-epoch learning rates ``lr / (1 + decay * epoch)`` (``decay=0``: constant)."""
+    return [float(lr) / (1.0 + decay * epoch) for epoch in range(n_epochs)]
+
+
+def init_tables(n_users, n_items, n_factors, *, init_std=0.1, seed=0):
+    """Float32 tables ``P, Q`` drawn from N(0, init_std), zero biases and ``w = 1``."""
+    rng = np.random.default_rng(seed)
+    P = rng.normal(0.0, init_std, (n_users, n_factors)).astype(np.float32)
+    Q = rng.normal(0.0, init_std, (n_items, n_factors)).astype(np.float32)
+    bu = np.zeros(n_users, np.float32)
+    bi = np.zeros(n_items, np.float32)
+    w = np.ones(n_factors, np.float32)
+    return P, Q, bu, bi, w
+
+
+def project_w(w):
+    """Scale ``w`` in place to the norm ``sqrt(len(w))`` (unless it is all zero)."""
+    norm = float(np.sqrt(np.dot(w.astype(np.float64), w)))
+    if norm > 0:
+        w *= np.float32(np.sqrt(len(w)) / norm)
+    return w
+
+
+def sgd_fit(users, items, targets, P, Q, bu, bi, w, mu, *, weights=None, n_epochs=20,
+            lr=0.01, lr_decay=0.0, alpha=0.02, beta=0.0, seed=0, shuffle="blocks",
+            learn_w=False, learn_mu=False, loss="squared", callback=None):
+    """Train the tables in place with per-rating SGD; return ``(mu, losses)``.
+
+    Parameters
+    ----------
+    users, items : array-like of int
+        Row of every rating in ``P``/``bu`` and ``Q``/``bi``.
+    targets : array-like of float
+        Ratings (squared loss) or 0/1 labels (logistic loss).
+    P, Q : ndarray of float32, C-contiguous, shapes (n_users, k) and (n_items, k)
+    bu, bi, w : ndarray of float32, shapes (n_users,), (n_items,) and (k,)
+        Tables, updated in place.
+    mu : float
+        Global bias (the mean rating for squared loss is a good start).
+    weights : array-like of float, default=None
+        Sample weights (ones when None); a weight 0 leaves the rating out.
+    n_epochs : int
+    lr, lr_decay : float
+        Learning rate of epoch ``e`` is ``lr / (1 + lr_decay * e)``.
+    alpha, beta : float
+        Per-rating and per-row L2 (see :func:`row_penalties`).
+    seed : int
+        Seed of the visiting order.
+    shuffle : {"blocks", "epoch", "once", "none"}
+        ``"epoch"``: a fresh random order every epoch; ``"once"``: one random
+        order for all epochs; ``"blocks"``: the data shuffled once, then every epoch
+        visits its runs of ``_BLOCK`` consecutive ratings in a fresh random order
+        (nearly as random as ``"epoch"``, but reads the data sequentially, so
+        about twice as fast); ``"none"``: the given order.
+    learn_w, learn_mu : bool
+        Whether the output weights (projected to norm ``sqrt(k)`` after each epoch)
+        and the global bias are learned.
+    loss : {"squared", "logistic"}
+    callback : callable, default=None
+        Called as ``callback(epoch, P, Q, bu, bi, w, mu)`` after every epoch.
+
+    Returns
+    -------
+    mu : float
+        The (possibly learned) global bias.
+    losses : list of float
+        Mean weighted data loss of each epoch, seen during the pass.
+    """
+    users = np.ascontiguousarray(users, dtype=np.int32)
+    items = np.ascontiguousarray(items, dtype=np.int32)
+    targets = np.ascontiguousarray(targets, dtype=np.float32)
+    n = len(users)
+    if weights is None:
+        weights = np.ones(n, np.float32)
+    else:
+        weights = np.ascontiguousarray(weights, dtype=np.float32)
+    for table in (P, Q, bu, bi, w):
+        if table.dtype != np.float32 or not table.flags.c_contiguous:
+            raise ValueError("tables must be C-contiguous float32 arrays")
+    loss_code = _LOSSES[loss]
+    reg_user = row_penalties(users, weights, len(P), alpha, beta)
+    reg_item = row_penalties(items, weights, len(Q), alpha, beta)
+    state = np.array([np.random.default_rng(seed).integers(0, 2**63)], dtype=np.uint64)
+    if shuffle not in ("blocks", "epoch", "once", "none"):
+        raise ValueError(f"unknown shuffle {shuffle!r}")
+    if shuffle in ("once", "blocks"):
+        # Gather once into the shuffled order: then every epoch streams the data.
+        perm = _permute(n, state)
+        users, items, targets, weights = (a[perm] for a in (users, items, targets, weights))
+    order = np.arange(n, dtype=np.int32)
+    mu_arr = np.array([mu], dtype=np.float32)
+    total_weight = max(float(weights.sum(dtype=np.float64)), 1e-300)
+    losses = []
+    for epoch, rate in enumerate(learning_rates(lr, n_epochs, lr_decay)):
+        if shuffle == "epoch":
+            order = _permute(n, state)
+        elif shuffle == "blocks":
+            order = _block_order(n, _BLOCK, state)
+        total = _sgd_epoch(users, items, targets, weights, order, P, Q, bu, bi, w, mu_arr,
+                           rate, reg_user, reg_item, learn_w, learn_mu, loss_code)
+        if learn_w:
+            project_w(w)
+        losses.append(total / total_weight)
+        if callback is not None:
+            callback(epoch, P, Q, bu, bi, w, float(mu_arr[0]))
+    return float(mu_arr[0]), losses
+
+
+def predict(users, items, P, Q, bu, bi, w, mu):
+    """``mu + b_u + b_i + w . (p_u * q_i)`` for every (user, item) pair (float64)."""
+    users = np.asarray(users)
+    items = np.asarray(items)
+    dot = np.einsum("nk,nk,k->n", P[users], Q[items], w, dtype=np.float64)
+    return mu + bu[users].astype(np.float64) + bi[items] + dot
+
+
+def reference_step(u, i, y, s, P, Q, bu, bi, w, mu, lr, reg_user, reg_item,
+                   learn_w=False, learn_mu=False, loss="squared"):
+    """One SGD step in plain NumPy (float64 math), in place; returns the new ``mu``.
+
+    The specification the compiled kernel is tested against.
+    """
+    p = P[u].astype(np.float64)
+    q = Q[i].astype(np.float64)
+    wf = w.astype(np.float64)
+    pred = mu + float(bu[u]) + float(bi[i]) + float(np.sum(wf * p * q))
+    if loss == "squared":
+        e = y - pred
+    else:
+        e = y - 1.0 / (1.0 + np.exp(-pred))
+    step = lr * s
+    ru, ri = float(reg_user[u]), float(reg_item[i])
+    bu[u] = bu[u] + step * (e - ru * bu[u])
+    bi[i] = bi[i] + step * (e - ri * bi[i])
+    P[u] = p + step * (e * wf * q - ru * p)
+    Q[i] = q + step * (e * wf * p - ri * q)
+    if learn_w:
+        w[:] = wf + step * e * p * q
+    if learn_mu:
+        mu = mu + step * e
+    return mu
+
+
+def epoch_learning_rates(learning_rate, schedule, max_iter):
+    """The learning rate of each of ``max_iter`` epochs under ``schedule``.
+
+    ``"inverse"``: ``learning_rate / (1 + INVERSE_DECAY * epoch)`` (the decay chosen
+    on validation, benchmarks/tune_sgd.py); ``"cosine"``: half a cosine from
+    ``learning_rate`` at the first epoch towards 0 after the last; ``"constant"``.
+    """
+    epochs = np.arange(max_iter, dtype=np.float64)
+    if schedule == "inverse":
+        rates = learning_rate / (1.0 + INVERSE_DECAY * epochs)
+    elif schedule == "cosine":
+        rates = learning_rate * 0.5 * (1.0 + np.cos(np.pi * epochs / max_iter))
+    else:
+        rates = np.full(max_iter, float(learning_rate))
+    return rates.tolist()
+
+
+# lr / (1 + decay * epoch) of the "inverse" schedule, chosen on validation.
+INVERSE_DECAY = 0.3
+
+
+def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_alpha,
+          row_counts=None, validate=None, tol=1e-4, n_iter_no_change=3, verbose=0,
+          seed=0):
+    """Per-rating SGD epochs over the rows ``epochs`` yields; tables updated in place.
+
+    The estimator's training entry point for ``solver="sgd"``, with the stopping
+    rules of :func:`skgmf._training.train` (MLPRegressor's).
+
+    Parameters
+    ----------
+    factors, biases : list of ndarray
+        ``[P, Q]`` (float32, C-contiguous) and ``[b_u, b_i]`` (float32), updated in
+        place.
+    coef : ndarray of shape (n_factors,)
+        ``w``, fixed (ones: learning it lost accuracy on validation).
+    intercept : float
+        ``mu``, fixed.
+    epochs : iterator of (perm, (idx, y, sample_weight))
+        As for :func:`skgmf._training.train`. While it yields the same rows object,
+        the rows are gathered once in the first epoch's order and each epoch visits
+        runs of ``_BLOCK`` of them in a fresh random order (as fast as streaming);
+        a new rows object (fresh negatives) is visited in ``perm``'s order.
+    loss : {"squared_error", "log_loss"}
+    rates : list of float
+        Learning rate of every epoch; their number is ``max_iter``.
+    alpha, row_alpha : float
+        Per-rating and per-row L2 (see :func:`row_penalties`).
+    row_counts : list of ndarray or None
+        Summed sample weight of every user and item row, for the per-row penalty:
+        those of all the ratings so far in a ``partial_fit``; None counts the rows
+        given.
+    validate : callable or None
+        ``validate()`` scores the current tables (higher is better): early
+        stopping, and the best epoch's tables are restored at the end.
+    tol, n_iter_no_change, verbose
+        As in the estimators.
+    seed : int
+        Seed of the epochs' visiting order.
+
+    Returns
+    -------
+    loss_curve : list of float
+    validation_scores : list of float or None
+    converged : bool
+        False when the last epoch still improved the monitored quantity by more
+        than ``tol``.
+    """
+    import time
+
+    P, Q = factors
+    bu, bi = biases
+    loss_code = SQUARED if loss == "squared_error" else LOGISTIC
+    mu = np.array([intercept], dtype=np.float32)
+    state = np.array([np.random.default_rng(seed).integers(0, 2**63)], dtype=np.uint64)
+    loss_curve, scores = [], [] if validate is not None else None
+    best, best_tables, no_improvement = -np.inf, None, 0
+    rows_seen = data = None
+    for epoch, rate in enumerate(rates):
+        start = time.perf_counter()
+        perm, rows = next(epochs)
+        if rows is not rows_seen:
+            # New rows: gathered once in perm's order, which this epoch follows.
+            rows_seen = rows
+            idx, y, weight = rows
+            data = [np.ascontiguousarray(idx[perm, 0], dtype=np.int32),
+                    np.ascontiguousarray(idx[perm, 1], dtype=np.int32),
+                    np.ascontiguousarray(y[perm], dtype=np.float32),
+                    np.ascontiguousarray(weight[perm], dtype=np.float32)]
+            counts = row_counts or [
+                np.bincount(data[f], weights=data[3], minlength=len(table))
+                for f, table in enumerate((P, Q))
+            ]
+            reg_user = _penalties(counts[0], alpha, row_alpha)
+            reg_item = _penalties(counts[1], alpha, row_alpha)
+            order = np.arange(len(perm), dtype=np.int32)
+        else:
+            # The same rows: runs of them in a fresh order, read sequentially.
+            order = _block_order(len(perm), _BLOCK, state)
+        total = _sgd_epoch(data[0], data[1], data[2], data[3], order, P, Q, bu, bi, coef,
+                           mu, rate, reg_user, reg_item, False, False, loss_code)
+        epoch_loss = total / max(float(data[3].sum(dtype=np.float64)), 1e-300)
+        if not np.isfinite(epoch_loss):
+            raise ValueError(
+                f"Training diverged: the loss is {epoch_loss} at iteration {epoch + 1}. "
+                "Lower learning_rate or scale y."
+            )
+        loss_curve.append(epoch_loss)
+        current = -epoch_loss if validate is None else validate()
+        if validate is not None:
+            scores.append(current)
+        if verbose:
+            extra = "" if validate is None else f", validation score = {current:.6f}"
+            print(f"Epoch {epoch + 1}/{len(rates)}, loss = {epoch_loss:.6f}{extra}, "
+                  f"{time.perf_counter() - start:.2f} s")
+        no_improvement = 0 if current > best + tol else no_improvement + 1
+        if current > best:
+            best = current
+            if validate is not None:
+                best_tables = [t.copy() for t in (P, Q, bu, bi)]
+        if no_improvement >= n_iter_no_change:
+            if verbose:
+                print(f"No improvement for {n_iter_no_change} iterations; stopping.")
+            break
+    if best_tables is not None:
+        for table, saved in zip((P, Q, bu, bi), best_tables):
+            table[...] = saved
+    converged = len(loss_curve) < len(rates) or no_improvement > 0
+    return loss_curve, scores, converged
+
+
+def _penalties(counts, alpha, row_alpha):
+    """Per-row L2 ``alpha + row_alpha / n`` from the rows' summed weights ``counts``."""
+    reg = np.full(len(counts), alpha, dtype=np.float64)
+    if row_alpha:
+        seen = counts > 0
+        reg[seen] += row_alpha / counts[seen]
+    return reg.astype(np.float32)
