@@ -49,7 +49,7 @@ print(top.to_string(index=False, float_format="%.2f"))
 
 fig, ax = plt.subplots(figsize=(7, 4))
 ax.barh(top["title"][::-1], top["predicted"][::-1])
-ax.set_xlim(3, 5.2)
+ax.set_xlim(3, max(5.0, top["predicted"].max()) + 0.1)  # scores are not clipped
 ax.set_xlabel("predicted rating")
 ax.set_title(f"Top 10 for user {user}")
 fig.tight_layout()

@@ -22,7 +22,8 @@ FAST_PARAMS = dict(n_factors=4, max_iter=2, batch_size=1024, random_state=0)
 def data_home():
     """``SKGMF_DATA_HOME`` as a Path, or None when unset."""
     value = os.environ.get("SKGMF_DATA_HOME")
-    return Path(value) if value else None
+    # Absolute: tests link to it from temporary folders.
+    return Path(value).absolute() if value else None
 
 
 def require_dataset(relative):
