@@ -85,9 +85,9 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     # model is larger and trains longer: cheap there, and it pays on validation.
     _auto = {
         "sgd": {
-            "n_factors": lambda n: 64 if n < _SMALL else 32,
+            "n_factors": lambda n: 128 if n < _SMALL else 32,
             "max_iter": lambda n: 40 if n < _SMALL else 25,
-            "alpha": 0.04,
+            "alpha": lambda n: 0.05 if n < _SMALL else 0.04,
             "learning_rate": 0.04,
             "learning_rate_schedule": "inverse",
         },
@@ -222,6 +222,9 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         rows = (idx, y, sample_weight)
         for perm in epoch_permutations(seed, len(y)):
             yield perm, rows
+
+    # Whether _epochs yields new rows every epoch (the classifier's negatives).
+    _fresh_rows_each_epoch = False
 
     def _validation_score(self, idx, y, sample_weight):
         """Score (higher is better) of encoded validation rows, for early stopping."""
@@ -396,6 +399,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             loss_curve, validation_scores, converged = _sgd.train(
                 self.factors_, self.biases_, self.coef_, self.intercept_,
                 self._epochs(idx, y, sample_weight, shuffle_seed),
+                fixed_rows=not self._fresh_rows_each_epoch,
                 loss=self._loss, rates=rates, alpha=settings["alpha"],
                 row_alpha=settings["row_alpha"], validate=validate, tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
@@ -496,6 +500,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
                       np.bincount(coo.col, minlength=sizes[1]).astype(np.float64)]
             loss_curve, _, _ = _sgd.train(
                 factors, biases, self.coef_, self.intercept_, epochs, loss=self._loss,
+                fixed_rows=not self._fresh_rows_each_epoch,
                 rates=[self._current_learning_rate(settings)
                        * settings["update_rate_factor"]],
                 alpha=settings["alpha"],

@@ -465,6 +465,10 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         neg_idx[:, 1] = sampler.sample(neg_idx[:, 0], rng)
         return neg_idx, np.zeros(len(rows), dtype=np.float32), sample_weight[rows]
 
+    @property
+    def _fresh_rows_each_epoch(self):
+        return self.n_negatives > 0
+
     def _rows_per_epoch(self, y):
         return len(y) + self.n_negatives * int(np.sum(y == 1))
 

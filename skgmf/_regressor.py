@@ -47,7 +47,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     Parameters
     ----------
     n_factors : int or "auto", default="auto"
-        Size of the user and item embeddings (the latent size). ``"auto"``: 64
+        Size of the user and item embeddings (the latent size). ``"auto"``: 128
         below 200,000 training ratings, else 32 (``solver="sgd"``); 32
         (``solver="adam"``). The seed notebook used 8.
 
@@ -62,7 +62,8 @@ class GMFRegressor(RegressorMixin, BaseGMF):
 
     alpha : float or "auto", default="auto"
         L2 penalty per rating on the embedding rows and biases used by that rating
-        (Surprise's ``reg_all``). ``"auto"``: 0.04 (``"sgd"``), 0.13 (``"adam"``).
+        (Surprise's ``reg_all``). ``"auto"``: 0.05 below 200,000 training ratings,
+        else 0.04 (``"sgd"``); 0.13 (``"adam"``).
 
     row_alpha : float, default=1.0
         L2 penalty per embedding row and bias, independent of the number of its

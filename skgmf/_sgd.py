@@ -349,8 +349,8 @@ INVERSE_DECAY = 0.3
 
 
 def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_alpha,
-          row_counts=None, validate=None, tol=1e-4, n_iter_no_change=3, verbose=0,
-          seed=0):
+          row_counts=None, fixed_rows=True, validate=None, tol=1e-4, n_iter_no_change=3,
+          verbose=0, seed=0):
     """Per-rating SGD epochs over the rows ``epochs`` yields; tables updated in place.
 
     The estimator's training entry point for ``solver="sgd"``, with the stopping
@@ -366,15 +366,18 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
     intercept : float
         ``mu``, fixed.
     epochs : iterator of (perm, (idx, y, sample_weight))
-        As for :func:`skgmf._training.train`. While it yields the same rows object,
-        the rows are gathered once in the first epoch's order and each epoch visits
-        runs of ``_BLOCK`` of them in a fresh random order (as fast as streaming);
-        a new rows object (fresh negatives) is visited in ``perm``'s order.
+        As for :func:`skgmf._training.train`. With ``fixed_rows`` only its first
+        item is drawn: the rows are gathered once in its order, and each epoch
+        visits runs of ``_BLOCK`` of them in a fresh random order (as fast as
+        streaming). Otherwise every epoch draws new rows (fresh negatives) and
+        visits them in ``perm``'s order.
     loss : {"squared_error", "log_loss"}
     rates : list of float
         Learning rate of every epoch; their number is ``max_iter``.
     alpha, row_alpha : float
         Per-rating and per-row L2 (see :func:`row_penalties`).
+    fixed_rows : bool, default=True
+        Whether every epoch trains on the same rows (see ``epochs``).
     row_counts : list of ndarray or None
         Summed sample weight of every user and item row, for the per-row penalty:
         those of all the ratings so far in a ``partial_fit``; None counts the rows
@@ -407,7 +410,7 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
     rows_seen = data = None
     for epoch, rate in enumerate(rates):
         start = time.perf_counter()
-        perm, rows = next(epochs)
+        perm, rows = next(epochs) if data is None or not fixed_rows else (perm, rows_seen)
         if rows is not rows_seen:
             # New rows: gathered once in perm's order, which this epoch follows.
             rows_seen = rows
