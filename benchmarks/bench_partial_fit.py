@@ -30,7 +30,8 @@ the newcomers' down.
 
 The refit runs after a warm-up fit, so that neither pays TensorFlow's one-off
 start-up. ``--learning-rates`` repeats the updates at other constant step sizes
-(``partial_fit`` steps at ``learning_rate``; the model before it is the same).
+(``learning_rate`` set between fit and ``partial_fit``; the model before it is
+the same).
 Nothing is written to disk.
 """
 # License: BSD 3 clause
@@ -122,7 +123,7 @@ def main():
             pred = est.predict(X_test)
             held, other = errors(pred)
             change = np.mean(np.abs(pred[~held_test] - base_pred[~held_test]))
-            print(f"| partial_fit x {call} | {rate:g} | {held:.4f} | {other:.4f} "
+            print(f"| partial_fit x {call} | {rate} | {held:.4f} | {other:.4f} "
                   f"| {change:.4f} | {seconds:.2f} |")
     est = pickle.loads(state)
     known = np.isin(X_new["item"], base.items_)
@@ -134,8 +135,9 @@ def main():
           f"left out) | | {held:.4f} | {other:.4f} | {change:.4f} | {seconds:.3f} |")
     held, other = errors(refit_pred)
     change = np.mean(np.abs(refit_pred[~held_test] - base_pred[~held_test]))
-    print(f"| full refit on all of u1.base | {base.learning_rate:g} "
-          f"({base.learning_rate_schedule}) | {held:.4f} | {other:.4f} | {change:.4f} "
+    print(f"| full refit on all of u1.base | {base._settings['learning_rate']:g} "
+          f"({base._settings['learning_rate_schedule']}) | {held:.4f} | {other:.4f} "
+          f"| {change:.4f} "
           f"| {refit_s:.2f} |")
 
     # The stream: the held-out users' ratings in chunks, in timestamp order.

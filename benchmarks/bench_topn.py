@@ -188,8 +188,8 @@ def main():
         print(f"| {r['model']} | {r['users']} | {r['precision_at_10']:.4f} "
               f"| {r['median_train_ratings_of_recommended']:.0f} "
               f"| {r['distinct_items_recommended']} | {r['fit_s']:.2f} |")
-    print("\n(fit s of GMF: the first fit of the process, TensorFlow's one-off graph "
-          "trace included; of most popular unseen: building the lists; of cornac: "
+    print("\n(fit s of GMF: the first fit of the process, the compiled kernel's load "
+          "included; of most popular unseen: building the lists; of cornac: "
           "Dataset.from_uir + fit)")
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

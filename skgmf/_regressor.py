@@ -21,12 +21,15 @@ class GMFRegressor(RegressorMixin, BaseGMF):
 
     .. math:: \\hat r_{ui} = \\mu + b_u + b_i + w^\\top (p_u \\odot q_i)
 
-    and learns all of them with Adam on minibatches, in a Keras 3 model on the
-    TensorFlow backend. The L2 penalty ``alpha`` is applied per rating to the
-    embedding rows and biases the rating uses. The output weights :math:`w` are
-    kept at the norm :math:`\\sqrt{k}` of a vector of ones (projected after every
-    step): GMF is invariant to :math:`p, q \\to cp, cq` with :math:`w \\to w / c^2`,
-    and without a fixed scale for :math:`w` the penalty would be void.
+    ``model_`` is that network as a Keras 3 model. By default it is trained by
+    per-rating stochastic gradient descent in compiled code (``solver="sgd"``), or
+    by minibatch Adam in TensorFlow (``solver="adam"``). The L2 penalty ``alpha``
+    is applied per rating to the embedding rows and biases the rating uses (plus
+    ``row_alpha`` per row with SGD). The output weights :math:`w` are kept at the
+    norm :math:`\\sqrt{k}` of a vector of ones (SGD keeps them at ones; Adam
+    projects them after every step): GMF is invariant to :math:`p, q \\to cp, cq`
+    with :math:`w \\to w / c^2`, and without a fixed scale for :math:`w` the
+    penalty would be void.
 
     Every column of ``X`` is a categorical field of ids, of any hashable type. The
     first column holds users and the second items; with exactly these two columns the
@@ -198,26 +201,31 @@ class GMFRegressor(RegressorMixin, BaseGMF):
 
     Notes
     -----
-    Training uses Adam with the batch mean of the per-rating loss
-    :math:`s_r [(r - \\hat r)^2 + \\alpha (\\|p_u\\|^2 + \\|q_i\\|^2 + b_u^2 + b_i^2)]`,
-    with sample weights :math:`s_r`, and :math:`w` projected back to norm
-    :math:`\\sqrt{k}` after each step. Rows are shuffled every epoch by a
-    NumPy generator seeded from ``random_state``, after sorting them, so the fitted
-    model does not depend on the order of the rows of ``X``. Rows of weight zero
-    are dropped. Nothing global is changed: no Keras or TensorFlow seed, no
-    configuration. ``predict`` runs in NumPy from the exported weights and never
-    calls TensorFlow. TensorFlow is imported by ``fit`` and by the first access to
-    ``model_`` of a loaded estimator, not by ``import skgmf`` nor by loading a
-    pickle, joblib or skops file (see "Saving and serving" in the user guide).
+    Both solvers minimise the per-rating loss
+    :math:`s_r [(r - \\hat r)^2 + \\alpha (\\|p_u\\|^2 + \\|q_i\\|^2 + b_u^2 + b_i^2)]`
+    with sample weights :math:`s_r`; ``solver="sgd"`` adds
+    :math:`\\beta (\\|p\\|^2 + b^2)` once per row (``row_alpha``), takes one step
+    per rating (Funk's SVD, as Surprise and cornac) with ``w`` at ones and
+    :math:`\\mu` at the mean rating, and is single threaded and deterministic;
+    ``solver="adam"`` takes the batch mean, steps with Adam on the rows a batch
+    uses, and projects :math:`w` back to norm :math:`\\sqrt{k}` after each step.
+    Rows are sorted, then shuffled by a generator seeded from ``random_state``, so
+    the fitted model does not depend on the order of the rows of ``X``. Rows of
+    weight zero are dropped. Nothing global is changed: no Keras or TensorFlow
+    seed, no configuration. ``predict`` runs in NumPy and never calls TensorFlow.
+    TensorFlow is imported by a fit with ``solver="adam"`` and by the first access
+    to ``model_``, not by ``import skgmf``, a fit with ``solver="sgd"`` nor by
+    loading a pickle, joblib or skops file (see "Saving and serving" in the user
+    guide).
 
     ``partial_fit`` runs one epoch over the rows it is given, from the current
-    weights and Adam's state, at a tenth of ``learning_rate``, constant (a fitted
-    model needs small steps, and Adam moves every coordinate it touches by about
-    its step size); new users and items get new rows, solved as
-    ``partial_fit_users`` solves users before the epoch.
-    It ignores ``early_stopping``. Adam's state is kept in memory only: after
-    loading or copying, ``partial_fit`` starts it afresh (see "Updating" in the
-    user guide). ``partial_fit_users`` adds users without moving anything else:
+    weights: with SGD at the rate the schedule reached at the end of ``fit``, with
+    Adam (and its state) at a tenth of ``learning_rate`` (a fitted model needs
+    small steps, and Adam moves every coordinate it touches by about its step
+    size); new users and items get new rows, solved as ``partial_fit_users``
+    solves users before the epoch. It ignores ``early_stopping``. Adam's state is
+    kept in memory only: after loading or copying, ``partial_fit`` starts it
+    afresh (see "Updating" in the user guide). ``partial_fit_users`` adds users without moving anything else:
     one ridge regression per user, in NumPy.
 
     References
@@ -310,8 +318,10 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the ratings ``y`` of the rows of ``X``.
 
-        The epoch starts from the current weights and Adam's state and steps at a
-        tenth of ``learning_rate``, constant. Users and items not seen before get
+        The epoch starts from the current weights and steps, with SGD, at the
+        rate the schedule reached at the end of ``fit`` (scaled by a
+        ``learning_rate`` changed since); with Adam, from Adam's state at a tenth
+        of ``learning_rate``, constant. Users and items not seen before get
         new embedding rows, solved before the epoch: each new user's as the ridge
         solution of its ratings of known items (as ``partial_fit_users``), then each
         new item's from its ratings by known or just solved users; rows that cannot
