@@ -86,9 +86,9 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     _auto = {
         "sgd": {
             "n_factors": lambda n: 128 if n < _SMALL else 32,
-            "max_iter": lambda n: 40 if n < _SMALL else 25,
+            "max_iter": lambda n: 40 if n < _SMALL else 20,
             "alpha": lambda n: 0.05 if n < _SMALL else 0.04,
-            "learning_rate": 0.04,
+            "learning_rate": lambda n: 0.04 if n < _SMALL else 0.05,
             "learning_rate_schedule": "inverse",
         },
         "adam": {
@@ -719,12 +719,18 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             fused = (user, item)
         for start in range(0, len(idx), _PREDICT_CHUNK):
             rows = idx[start : start + _PREDICT_CHUNK]
-            if fused is not None and (rows >= 0).all():
-                out[start : start + len(rows)] = self.intercept_ + np.einsum(
-                    "ij,ij->i", fused[0][rows[:, 0]], fused[1][rows[:, 1]]
-                )
-            else:
-                out[start : start + len(rows)] = self._decision_rows(rows)
+            chunk = out[start : start + len(rows)]
+            if fused is None:
+                chunk[:] = self._decision_rows(rows)
+                continue
+            # Rows with an unknown id (usually few) take the masked formula.
+            known = (rows >= 0).all(axis=1)
+            if not known.all():
+                chunk[~known] = self._decision_rows(rows[~known])
+                rows = rows[known]
+            chunk[known] = self.intercept_ + np.einsum(
+                "ij,ij->i", fused[0][rows[:, 0]], fused[1][rows[:, 1]]
+            )
         return out
 
     def _decision_rows(self, idx):

@@ -75,7 +75,8 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         ``solver="sgd"``.
 
     learning_rate : float or "auto", default="auto"
-        Initial step size: of SGD (0.04 with ``"auto"``) or of Adam (0.08).
+        Initial step size. ``"auto"``: 0.04 below 200,000 training ratings, else
+        0.05 (``"sgd"``); 0.08 (``"adam"``).
 
     learning_rate_schedule : {"auto", "inverse", "cosine", "constant"}, default="auto"
         ``"inverse"`` steps at ``learning_rate / (1 + 0.3 * epoch)`` (SGD only);
@@ -90,7 +91,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
 
     max_iter : int or "auto", default="auto"
         Maximum number of epochs (passes over the training ratings). ``"auto"``:
-        40 below 200,000 training ratings, else 25 (``"sgd"``); 10 (``"adam"``).
+        40 below 200,000 training ratings, else 20 (``"sgd"``); 10 (``"adam"``).
 
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the ratings and stop when the validation
