@@ -31,7 +31,8 @@ import pandas as pd
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 # Chosen on validation (see the module docstring); w stays at ones (plain biased MF).
-# The defaults depend on the number of ratings: skgmf._sgd.default_params.
+# The defaults depend on the number of ratings: skgmf._sgd.default_params gives the
+# estimator's "auto" settings.
 ACCURATE = dict(n_factors=128, n_epochs=40, lr=0.04, lr_decay=0.3, alpha=0.05, beta=1.0,
                 init_std=0.01)
 

@@ -31,6 +31,9 @@ _PREDICT_CHUNK = 16384
 # Training rows below which the "auto" SGD model is larger (see BaseGMF._auto).
 _SMALL = 200_000
 
+# partial_fit with solver="sgd" steps at no less than this share of learning_rate.
+_MIN_UPDATE_SHARE = 0.05
+
 # Standard deviation of the initial embeddings of solver="sgd", chosen on
 # validation (benchmarks/tune_sgd.py: 0.01 beat Surprise's 0.1 on ML-1M).
 _SGD_INIT_STD = 0.01
@@ -46,7 +49,7 @@ _COLUMN_NAMES = ("users", "items")
 # Learned state with a private name; public learned state ends with "_".
 _PRIVATE_STATE = frozenset(
     {"_id_kinds", "_seen", "_item_counts", "_positive_index", "_keras_model",
-     "_optimizer_state", "_fields", "_settings"}
+     "_optimizer_state", "_fields", "_settings", "_row_counts"}
 )
 
 
@@ -57,7 +60,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         "n_factors": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "solver": [StrOptions({"auto", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "row_alpha": [Interval(Real, 0, None, closed="left")],
+        "row_alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate_schedule": [StrOptions({"auto", "constant", "cosine", "inverse"})],
@@ -90,6 +93,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             "alpha": lambda n: 0.05 if n < _SMALL else 0.04,
             "learning_rate": lambda n: 0.04 if n < _SMALL else 0.05,
             "learning_rate_schedule": "inverse",
+            "row_alpha": 1.0,
         },
         "adam": {
             "n_factors": 32,
@@ -97,6 +101,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             "alpha": 0.13,
             "learning_rate": 0.08,
             "learning_rate_schedule": "cosine",
+            "row_alpha": 0.0,
         },
     }
 
@@ -116,12 +121,21 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             if isinstance(value, str) and value == "auto":
                 value = default(n_rows) if callable(default) else default
             settings[name] = value
-        if settings["learning_rate_schedule"] == "inverse" and solver == "adam":
-            raise ValueError(
-                "learning_rate_schedule='inverse' is only used with solver='sgd'; "
-                "solver='adam' takes 'cosine' or 'constant'."
-            )
-        settings["row_alpha"] = self.row_alpha if solver == "sgd" else 0.0
+        if solver == "adam":
+            why = "" if self.solver == "adam" else " (context fields need it)"
+            if settings["learning_rate_schedule"] == "inverse":
+                raise ValueError(
+                    f"learning_rate_schedule='inverse' is only used with solver='sgd'; "
+                    f"the solver here is 'adam'{why}, which takes 'cosine' or 'constant'."
+                )
+            if settings["row_alpha"]:
+                warnings.warn(
+                    f"row_alpha={settings['row_alpha']} is only used with solver='sgd'; "
+                    f"the solver here is 'adam'{why}, which ignores it.",
+                    UserWarning,
+                    stacklevel=5,
+                )
+                settings["row_alpha"] = 0.0
         return settings
 
     def _current_learning_rate(self, settings):
@@ -133,7 +147,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     def _fitted_settings(self):
         """The settings of the fit (a pickle of an older version: the parameters)."""
         settings = self.__dict__.get("_settings")
-        if settings is None:
+        if settings is None:  # fitted with Adam, before "auto" values existed
             settings = {"solver": "adam", "alpha": self.alpha, "row_alpha": 0.0,
                         "learning_rate": self.learning_rate}
         return settings
@@ -269,6 +283,12 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             state["_keras_model"] = state.pop("model_")
         if isinstance(state.get("_seen"), dict):
             state["_seen"] = _seen_matrix(state["_seen"], state["categories_"])
+        if "solver" not in state:
+            # Written before the solver parameter: trained with Adam, on every column.
+            state.setdefault("solver", "adam")
+            state.setdefault("row_alpha", 0.0)
+            state.setdefault("context_features",
+                             "remaining" if state.get("n_features_in_", 2) > 2 else None)
         super().__setstate__(state)
 
     def __dir__(self):
@@ -396,17 +416,23 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             self.coef_ = np.ones(n_factors, np.float32)
             self.intercept_ = float(intercept)
             rates = _sgd.epoch_learning_rates(settings["learning_rate"], schedule, max_iter)
-            loss_curve, validation_scores, converged = _sgd.train(
+            # Weights in units of their mean: their scale does not scale the steps.
+            settings["weight_scale"] = float(np.mean(sample_weight, dtype=np.float64))
+            self._row_counts = _row_counts(idx, sample_weight / settings["weight_scale"],
+                                           sizes)
+            loss_curve, validation_scores, converged, kept = _sgd.train(
                 self.factors_, self.biases_, self.coef_, self.intercept_,
                 self._epochs(idx, y, sample_weight, shuffle_seed),
                 fixed_rows=not self._fresh_rows_each_epoch,
                 loss=self._loss, rates=rates, alpha=settings["alpha"],
-                row_alpha=settings["row_alpha"], validate=validate, tol=self.tol,
+                row_alpha=settings["row_alpha"], row_counts=self._row_counts,
+                weight_scale=settings["weight_scale"], validate=validate, tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
                 seed=shuffle_seed,
             )
-            # partial_fit continues at the share of learning_rate the schedule reached.
-            settings["update_rate_factor"] = rates[len(loss_curve) - 1] / rates[0]
+            # partial_fit continues at the share of learning_rate the schedule reached
+            # for the tables kept (at least _MIN_UPDATE_SHARE: a cosine ends near 0).
+            settings["update_rate_factor"] = max(rates[kept] / rates[0], _MIN_UPDATE_SHARE)
             self._optimizer_state = None
         else:
             self._check_backend()
@@ -493,18 +519,19 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             # Copies: the fitted tables stay as they are unless the epoch succeeds.
             factors = [np.array(table, copy=True) for table in factors]
             biases = [np.array(table, copy=True) for table in biases]
-            # The per-row penalty counts every rating so far (pairs seen), not only
-            # this call's.
-            coo = seen.tocoo()
-            counts = [np.bincount(coo.row, minlength=sizes[0]).astype(np.float64),
-                      np.bincount(coo.col, minlength=sizes[1]).astype(np.float64)]
-            loss_curve, _, _ = _sgd.train(
+            # The per-row penalty counts every rating so far, not only this call's.
+            counts = [
+                _move_rows(c, move, size) + added for c, move, size, added in zip(
+                    self._row_counts, moves, sizes,
+                    _row_counts(idx, sample_weight / settings["weight_scale"], sizes))
+            ]
+            loss_curve, _, _, _ = _sgd.train(
                 factors, biases, self.coef_, self.intercept_, epochs, loss=self._loss,
                 fixed_rows=not self._fresh_rows_each_epoch,
                 rates=[self._current_learning_rate(settings)
                        * settings["update_rate_factor"]],
-                alpha=settings["alpha"],
-                row_alpha=settings["row_alpha"], row_counts=counts, tol=self.tol,
+                alpha=settings["alpha"], row_alpha=settings["row_alpha"],
+                row_counts=counts, weight_scale=settings["weight_scale"], tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
                 seed=shuffle_seed,
             )
@@ -549,7 +576,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             setattr(self, name, value)
         if model is None:
             self.__dict__.pop("_keras_model", None)  # rebuilt from the tables
-            self.factors_, self.biases_ = factors, biases
+            self.factors_, self.biases_, self._row_counts = factors, biases, counts
         else:
             self._keras_model = model
             self._export_weights()
@@ -787,6 +814,12 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     def item_bias_(self):
         check_is_fitted(self)
         return self.biases_[1]
+
+
+def _row_counts(idx, sample_weight, sizes):
+    """Summed sample weight of every row of the first two fields (float64)."""
+    return [np.bincount(idx[:, f], weights=sample_weight, minlength=sizes[f])
+            for f in range(2)]
 
 
 def _move_rows(table, move, n_rows, new_rows=None):

@@ -44,6 +44,9 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         ``"auto"`` takes, its defaults chosen on the NCF protocol), or ``"sgd"``
         (per-row stochastic gradient descent in compiled code, for (user, item)
         models; not yet tuned for implicit feedback). See :class:`GMFRegressor`.
+        ``n_factors``, ``alpha``, ``row_alpha``, ``learning_rate``,
+        ``learning_rate_schedule`` and ``max_iter`` also take ``"auto"``: the
+        defaults below.
 
     alpha : float, default=0.003
         L2 penalty per training row (observed or sampled) on the embedding rows and
@@ -173,8 +176,9 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     Notes
     -----
     ``partial_fit`` runs one epoch over the rows it is given, from the current
-    weights and Adam's state, at a tenth of ``learning_rate``, constant; new users
-    and items get new rows, drawn as in ``fit``, and with ``n_negatives > 0`` the negatives are drawn among
+    weights: with Adam (and its state) at a tenth of ``learning_rate``, constant,
+    with SGD at the rate the schedule reached (at least 5% of ``learning_rate``);
+    new users and items get new rows, drawn as in ``fit``, and with ``n_negatives > 0`` the negatives are drawn among
     the items each user has not interacted with in any call so far. It ignores
     ``early_stopping``, and starts Adam afresh after loading or copying.
 
@@ -207,8 +211,15 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
 
     _loss = "log_loss"
 
-    # The NCF protocol was tuned with Adam (benchmarks/tune_ncf.py).
+    # The NCF protocol was tuned with Adam (benchmarks/tune_ncf.py); "auto" values
+    # are the class's defaults for both solvers (SGD is not tuned for implicit
+    # feedback yet).
     _auto_solver = "adam"
+    _auto = {
+        solver: {"n_factors": 32, "max_iter": 15, "alpha": 0.003, "learning_rate": 0.01,
+                 "learning_rate_schedule": "cosine", "row_alpha": 0.0}
+        for solver in ("sgd", "adam")
+    }
 
     def __init__(
         self,
@@ -291,8 +302,10 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Update the model with one epoch over the labelled rows of ``X``.
 
-        The epoch starts from the current weights and Adam's state and steps at a
-        tenth of ``learning_rate``, constant (a fitted model needs small steps).
+        The epoch starts from the current weights and steps, with Adam, from its
+        state at a tenth of ``learning_rate``, constant (a fitted model needs
+        small steps); with SGD at the rate the schedule reached in ``fit`` (at
+        least 5% of ``learning_rate``).
         Users, items and context ids not seen before get new embedding rows,
         initialised as in ``fit``; known ids keep theirs.
         With ``n_negatives > 0``, every row of the positive class is paired with

@@ -68,11 +68,10 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         (Surprise's ``reg_all``). ``"auto"``: 0.05 below 200,000 training ratings,
         else 0.04 (``"sgd"``); 0.13 (``"adam"``).
 
-    row_alpha : float, default=1.0
+    row_alpha : float or "auto", default="auto"
         L2 penalty per embedding row and bias, independent of the number of its
-        ratings (a prior: a row with few ratings stays near zero, so an item with
-        two 5-star ratings does not top every list). Only used when
-        ``solver="sgd"``.
+        ratings (a prior: a row with few ratings stays near zero). ``"auto"``: 1.0.
+        Only used when ``solver="sgd"`` (a non-zero value with Adam warns).
 
     learning_rate : float or "auto", default="auto"
         Initial step size. ``"auto"``: 0.04 below 200,000 training ratings, else
@@ -255,7 +254,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         *,
         solver="auto",
         alpha="auto",
-        row_alpha=1.0,
+        row_alpha="auto",
         learning_rate="auto",
         learning_rate_schedule="auto",
         batch_size="auto",
@@ -352,7 +351,8 @@ class GMFRegressor(RegressorMixin, BaseGMF):
 
         Every user in ``X`` gets the embedding :math:`p_u` and bias :math:`b_u`
         that minimise the training objective (squared error plus ``alpha``'s
-        penalty, per rating) of its rows in ``X``, with the items' tables, the
+        penalty per rating, and ``row_alpha``'s once for a model fitted with
+        ``solver="sgd"``) of its rows in ``X``, with the items' tables, the
         output weights :math:`w` and :math:`\mu` held fixed. The prediction is
         linear in :math:`(p_u, b_u)` then, so that is one ridge regression per
         user, solved exactly in NumPy: no epoch, no TensorFlow, and the other
@@ -387,6 +387,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
 
         check_is_fitted(self)
         self._check_two_fields("partial_fit_users")
+        settings = self._fitted_settings()
         X, y, sample_weight = self._validated_rows(X, y, sample_weight, reset=False)
         y, fitted_targets = self._update_targets(y)
         item_rows = lookup_ids(self.items_, X[:, 1], field=1)
@@ -416,7 +417,7 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         solved, factors, biases = solve_users(
             user_rows, self.item_factors_[item_rows] * self.coef_,
             y - self.intercept_ - self.item_bias_[item_rows], sample_weight,
-            self._fitted_settings()["alpha"], self._fitted_settings()["row_alpha"],
+            settings["alpha"], settings["row_alpha"],
         )
         user_factors = _move_rows(self.user_factors_, move, len(users))
         user_bias = _move_rows(self.user_bias_, move, len(users))
@@ -433,6 +434,12 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         if state is not None:
             moments = tuple(_move_rows(m, move, len(users)) for m in state.tables[0])
             self._optimizer_state = state._replace(tables=[moments, *state.tables[1:]])
+        counts = self.__dict__.get("_row_counts")
+        if counts is not None:  # solver="sgd": the users' rows count from now on
+            user_counts = _move_rows(counts[0], move, len(users)) + np.bincount(
+                user_rows, weights=sample_weight / settings["weight_scale"],
+                minlength=len(users))
+            self._row_counts = [user_counts, counts[1]]
         self.categories_ = [users, *self.categories_[1:]]
         if getattr(self, "_id_kinds", None):
             self._id_kinds = [id_kind(users), *self._id_kinds[1:]]

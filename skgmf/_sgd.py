@@ -154,22 +154,18 @@ def _block_order(n, block, state):  # pragma: no cover
     return order
 
 
-# Below this many ratings, default_params trains a larger model for longer (cheap there).
-SMALL_DATA = 200_000
-
-
 def default_params(n_ratings):
-    """Settings of :func:`sgd_fit` and :func:`init_tables` chosen on validation data.
+    """The estimator's ``"auto"`` SGD settings for ``n_ratings``, in :func:`sgd_fit`'s names.
 
-    Chosen on a held-out tenth of ML-100K's u1.base and of ML-1M's first
-    KFold(5, shuffle=True, random_state=0) training part (benchmarks/tune_sgd.py).
-    Small data sets (fewer than ``SMALL_DATA`` ratings) get 64 factors and 40
-    epochs, larger ones 32 factors and 25 epochs (the time budget); the rest is
-    shared. ``w`` stays at ones: learning it lost accuracy on both.
+    For experiments with the kernel (benchmarks/tune_sgd.py); ``BaseGMF._auto`` is
+    where they are chosen.
     """
-    small = n_ratings < SMALL_DATA
-    return dict(n_factors=64 if small else 32, n_epochs=40 if small else 25, lr=0.04,
-                lr_decay=0.3, alpha=0.04, beta=1.0, init_std=0.01)
+    from ._regressor import GMFRegressor
+
+    settings = GMFRegressor()._resolve_settings(n_ratings, 2)
+    return dict(n_factors=settings["n_factors"], n_epochs=settings["max_iter"],
+                lr=settings["learning_rate"], lr_decay=INVERSE_DECAY,
+                alpha=settings["alpha"], beta=settings["row_alpha"], init_std=0.01)
 
 
 def row_penalties(rows, weights, n_rows, alpha, beta=0.0):
@@ -185,7 +181,7 @@ def row_penalties(rows, weights, n_rows, alpha, beta=0.0):
 
 def learning_rates(lr, n_epochs, decay=0.0):
     """Per-epoch learning rates ``lr / (1 + decay * epoch)`` (``decay=0``: constant)."""
-    return [float(lr) / (1.0 + decay * epoch) for epoch in range(n_epochs)]
+    return (float(lr) / (1.0 + decay * np.arange(n_epochs, dtype=np.float64))).tolist()
 
 
 def init_tables(n_users, n_items, n_factors, *, init_std=0.1, seed=0):
@@ -334,10 +330,10 @@ def epoch_learning_rates(learning_rate, schedule, max_iter):
     on validation, benchmarks/tune_sgd.py); ``"cosine"``: half a cosine from
     ``learning_rate`` at the first epoch towards 0 after the last; ``"constant"``.
     """
-    epochs = np.arange(max_iter, dtype=np.float64)
     if schedule == "inverse":
-        rates = learning_rate / (1.0 + INVERSE_DECAY * epochs)
-    elif schedule == "cosine":
+        return learning_rates(learning_rate, max_iter, INVERSE_DECAY)
+    epochs = np.arange(max_iter, dtype=np.float64)
+    if schedule == "cosine":
         rates = learning_rate * 0.5 * (1.0 + np.cos(np.pi * epochs / max_iter))
     else:
         rates = np.full(max_iter, float(learning_rate))
@@ -349,8 +345,8 @@ INVERSE_DECAY = 0.3
 
 
 def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_alpha,
-          row_counts=None, fixed_rows=True, validate=None, tol=1e-4, n_iter_no_change=3,
-          verbose=0, seed=0):
+          row_counts=None, weight_scale=1.0, fixed_rows=True, validate=None, tol=1e-4,
+          n_iter_no_change=3, verbose=0, seed=0):
     """Per-rating SGD epochs over the rows ``epochs`` yields; tables updated in place.
 
     The estimator's training entry point for ``solver="sgd"``, with the stopping
@@ -379,9 +375,12 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
     fixed_rows : bool, default=True
         Whether every epoch trains on the same rows (see ``epochs``).
     row_counts : list of ndarray or None
-        Summed sample weight of every user and item row, for the per-row penalty:
-        those of all the ratings so far in a ``partial_fit``; None counts the rows
-        given.
+        Summed sample weight (divided by ``weight_scale``) of every user and item
+        row, for the per-row penalty: those of all the ratings so far in a
+        ``partial_fit``; None counts the rows given.
+    weight_scale : float, default=1.0
+        The sample weights are divided by it: the mean weight of ``fit``'s rows
+        (see Notes).
     validate : callable or None
         ``validate()`` scores the current tables (higher is better): early
         stopping, and the best epoch's tables are restored at the end.
@@ -397,6 +396,15 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
     converged : bool
         False when the last epoch still improved the monitored quantity by more
         than ``tol``.
+    kept_epoch : int
+        The epoch (from 0) whose tables are kept: the last one run, or with
+        ``validate`` the best one.
+
+    Notes
+    -----
+    The sample weights are divided by their mean first, so that their scale does
+    not scale the steps (a weight multiplies a rating's step): weights of 5 train
+    the model weights of 1 train. ``row_counts`` are in the same unit.
     """
     import time
 
@@ -406,7 +414,7 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
     mu = np.array([intercept], dtype=np.float32)
     state = np.array([np.random.default_rng(seed).integers(0, 2**63)], dtype=np.uint64)
     loss_curve, scores = [], [] if validate is not None else None
-    best, best_tables, no_improvement = -np.inf, None, 0
+    best, best_tables, best_epoch, no_improvement = -np.inf, None, 0, 0
     rows_seen = data = None
     for epoch, rate in enumerate(rates):
         start = time.perf_counter()
@@ -418,7 +426,7 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
             data = [np.ascontiguousarray(idx[perm, 0], dtype=np.int32),
                     np.ascontiguousarray(idx[perm, 1], dtype=np.int32),
                     np.ascontiguousarray(y[perm], dtype=np.float32),
-                    np.ascontiguousarray(weight[perm], dtype=np.float32)]
+                    np.ascontiguousarray(weight[perm] / weight_scale, dtype=np.float32)]
             counts = row_counts or [
                 np.bincount(data[f], weights=data[3], minlength=len(table))
                 for f, table in enumerate((P, Q))
@@ -450,6 +458,7 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
             best = current
             if validate is not None:
                 best_tables = [t.copy() for t in (P, Q, bu, bi)]
+                best_epoch = epoch
         if no_improvement >= n_iter_no_change:
             if verbose:
                 print(f"No improvement for {n_iter_no_change} iterations; stopping.")
@@ -458,7 +467,8 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
         for table, saved in zip((P, Q, bu, bi), best_tables):
             table[...] = saved
     converged = len(loss_curve) < len(rates) or no_improvement > 0
-    return loss_curve, scores, converged
+    kept_epoch = best_epoch if best_tables is not None else len(loss_curve) - 1
+    return loss_curve, scores, converged, kept_epoch
 
 
 def _penalties(counts, alpha, row_alpha):

@@ -126,3 +126,57 @@ def test_relative_data_home_is_resolved_where_it_is_read(tmp_path, monkeypatch):
     monkeypatch.chdir(os.sep)  # read later from elsewhere: still the same folder
     assert home == tmp_path / "data"
     assert get_data_home("rel").is_absolute()
+
+
+def test_sgd_ignores_the_scale_of_sample_weight(low_rank_ratings):
+    X, y = low_rank_ratings
+    rng = np.random.default_rng(0)
+    weights = rng.uniform(0.5, 2.0, len(y))
+    ones = GMFRegressor(**FAST_PARAMS).fit(X, y, sample_weight=weights)
+    fives = GMFRegressor(**FAST_PARAMS).fit(X, y, sample_weight=5 * weights)
+    assert_allclose(fives.predict(X), ones.predict(X), rtol=1e-5, atol=1e-5)
+    ones.partial_fit(X[:500], y[:500], sample_weight=weights[:500])
+    fives.partial_fit(X[:500], y[:500], sample_weight=5 * weights[:500])
+    assert_allclose(fives.predict(X), ones.predict(X), rtol=1e-5, atol=1e-5)
+
+
+def test_a_pickle_from_before_the_solver_parameter_loads_as_adam(low_rank_ratings):
+    from sklearn.base import clone
+
+    X, y = low_rank_ratings
+    est = GMFRegressor(**FAST_PARAMS, solver="adam", alpha=0.13, learning_rate=0.08)
+    est.fit(X, y)
+    state = est.__getstate__()
+    for name in ("solver", "row_alpha", "context_features", "_settings"):
+        del state[name]
+    old = GMFRegressor.__new__(GMFRegressor)
+    with pytest.warns(UserWarning):  # written by "another version"
+        state["_skgmf_version"] = "0.0.9"
+        old.__setstate__(state)
+    assert old.get_params()["solver"] == "adam" and old.context_features is None
+    assert_allclose(old.predict(X[:50]), est.predict(X[:50]))
+    repr(old), clone(old)
+    old.partial_fit(X[:100], y[:100])  # steps at a tenth of its learning_rate
+
+
+def test_classifier_auto_values_are_its_own():
+    settings = GMFClassifier(alpha="auto", learning_rate="auto", max_iter="auto",
+                             n_factors="auto")._resolve_settings(1000, 2)
+    assert settings["alpha"] == 0.003 and settings["learning_rate"] == 0.01
+    assert settings["max_iter"] == 15 and settings["n_factors"] == 32
+
+
+def test_row_alpha_with_adam_warns_and_is_not_used(low_rank_ratings):
+    X, y = low_rank_ratings
+    with pytest.warns(UserWarning, match="row_alpha=2.0 is only used with solver='sgd'"):
+        est = GMFRegressor(**FAST_PARAMS, solver="adam", row_alpha=2.0).fit(X, y)
+    assert est._settings["row_alpha"] == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GMFRegressor(**FAST_PARAMS, solver="adam").fit(X, y)  # "auto": no word
+
+
+def test_sgd_partial_fit_after_a_cosine_schedule_still_steps(low_rank_ratings):
+    X, y = low_rank_ratings
+    est = GMFRegressor(**FAST_PARAMS, learning_rate_schedule="cosine").fit(X, y)
+    assert est._settings["update_rate_factor"] >= 0.05
