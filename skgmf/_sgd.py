@@ -406,19 +406,23 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
     not scale the steps (a weight multiplies a rating's step): weights of 5 train
     the model weights of 1 train. ``row_counts`` are in the same unit.
     """
-    import time
+    from ._stopping import EpochMonitor
 
     P, Q = factors
     bu, bi = biases
     loss_code = SQUARED if loss == "squared_error" else LOGISTIC
     mu = np.array([intercept], dtype=np.float32)
     state = np.array([np.random.default_rng(seed).integers(0, 2**63)], dtype=np.uint64)
-    loss_curve, scores = [], [] if validate is not None else None
-    best, best_tables, best_epoch, no_improvement = -np.inf, None, 0, 0
+    monitor = EpochMonitor(len(rates), tol=tol, n_iter_no_change=n_iter_no_change,
+                           validate=validate, verbose=verbose)
+    best_tables = None
     rows_seen = data = None
-    for epoch, rate in enumerate(rates):
-        start = time.perf_counter()
-        perm, rows = next(epochs) if data is None or not fixed_rows else (perm, rows_seen)
+    for rate in rates:
+        monitor.start_epoch()
+        if data is None or not fixed_rows:
+            perm, rows = next(epochs)
+        else:
+            rows = rows_seen
         if rows is not rows_seen:
             # New rows: gathered once in perm's order, which this epoch follows.
             rows_seen = rows
@@ -436,39 +440,21 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
             order = np.arange(len(perm), dtype=np.int32)
         else:
             # The same rows: runs of them in a fresh order, read sequentially.
-            order = _block_order(len(perm), _BLOCK, state)
+            order = _block_order(len(data[0]), _BLOCK, state)
         total = _sgd_epoch(data[0], data[1], data[2], data[3], order, P, Q, bu, bi, coef,
                            mu, rate, reg_user, reg_item, False, False, loss_code)
-        epoch_loss = total / max(float(data[3].sum(dtype=np.float64)), 1e-300)
-        if not np.isfinite(epoch_loss):
-            raise ValueError(
-                f"Training diverged: the loss is {epoch_loss} at iteration {epoch + 1}. "
-                "Lower learning_rate or scale y."
-            )
-        loss_curve.append(epoch_loss)
-        current = -epoch_loss if validate is None else validate()
-        if validate is not None:
-            scores.append(current)
-        if verbose:
-            extra = "" if validate is None else f", validation score = {current:.6f}"
-            print(f"Epoch {epoch + 1}/{len(rates)}, loss = {epoch_loss:.6f}{extra}, "
-                  f"{time.perf_counter() - start:.2f} s")
-        no_improvement = 0 if current > best + tol else no_improvement + 1
-        if current > best:
-            best = current
-            if validate is not None:
-                best_tables = [t.copy() for t in (P, Q, bu, bi)]
-                best_epoch = epoch
-        if no_improvement >= n_iter_no_change:
-            if verbose:
-                print(f"No improvement for {n_iter_no_change} iterations; stopping.")
+        is_best, stop = monitor.end_epoch(
+            total / max(float(data[3].sum(dtype=np.float64)), 1e-300))
+        if is_best:
+            best_tables = [t.copy() for t in (P, Q, bu, bi)]
+        if stop:
             break
     if best_tables is not None:
         for table, saved in zip((P, Q, bu, bi), best_tables):
             table[...] = saved
-    converged = len(loss_curve) < len(rates) or no_improvement > 0
-    kept_epoch = best_epoch if best_tables is not None else len(loss_curve) - 1
-    return loss_curve, scores, converged, kept_epoch
+    kept_epoch = (monitor.best_epoch if best_tables is not None
+                  else len(monitor.loss_curve) - 1)
+    return monitor.loss_curve, monitor.scores, monitor.converged, kept_epoch
 
 
 def _penalties(counts, alpha, row_alpha):

@@ -9,7 +9,6 @@ batch uses (lazy Adam), so that a step does not grow with the catalogue.
 # License: BSD 3 clause
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from ._encoding import stable_argsort
 from ._model import field_name, import_keras
+from ._stopping import EpochMonitor
 
 # Adam's defaults in keras.optimizers.Adam (Kingma and Ba, 2015).
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
@@ -464,15 +464,16 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
     del state  # the moments live in TensorFlow from here on
     alpha = tf.constant(alpha, dtype=tf.float32)
 
-    loss_curve, scores = [], [] if validate is not None else None
-    best, best_weights, best_state, no_improvement = -np.inf, None, None, 0
+    monitor = EpochMonitor(max_iter, tol=tol, n_iter_no_change=n_iter_no_change,
+                           validate=validate, verbose=verbose)
+    best_weights = best_state = None
     # The next epoch's rows are drawn and ordered by NumPy in a thread while
     # TensorFlow trains on the current one.
     layout = EpochLayout(sizes)
     with ThreadPoolExecutor(max_workers=1) as pool:
         upcoming = pool.submit(_prepare_epoch, epochs, layout, batch_size)
         for epoch in range(max_iter):
-            start = time.perf_counter()
+            monitor.start_epoch()
             ids, y, weight, rows, batch = upcoming.result()
             if epoch + 1 < max_iter:
                 upcoming = pool.submit(_prepare_epoch, epochs, layout, batch_size)
@@ -488,42 +489,23 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
             del inputs
             if validate is not None:  # validate() reads the model
                 _copy_to_model(variables, tables, dense)
-            epoch_loss = float(epoch_loss)
-            if not np.isfinite(epoch_loss):
-                raise ValueError(
-                    f"Training diverged: the loss is {epoch_loss} at iteration {epoch + 1}. "
-                    "Lower learning_rate or scale y."
-                )
-            loss_curve.append(epoch_loss)
-            current = -epoch_loss if validate is None else validate()
-            if validate is not None:
-                scores.append(current)
-            if verbose:
-                extra = "" if validate is None else f", validation score = {current:.6f}"
-                print(f"Epoch {epoch + 1}/{max_iter}, loss = {epoch_loss:.6f}{extra}, "
-                      f"{time.perf_counter() - start:.2f} s")
-            # MLPRegressor's rule: an improvement counts when it exceeds tol.
-            no_improvement = 0 if current > best + tol else no_improvement + 1
-            if current > best:
-                best = current
-                if validate is not None:
-                    # The weights and Adam's state of the best epoch, restored at
-                    # the end: a later partial_fit continues from that epoch.
-                    best_weights = model.get_weights()
-                    best_state = _adam_state(tables, dense, step)
-            if no_improvement >= n_iter_no_change:
-                if verbose:
-                    print(f"No improvement for {n_iter_no_change} iterations; stopping.")
+            is_best, stop = monitor.end_epoch(epoch_loss)
+            if is_best:
+                # The weights and Adam's state of the best epoch, restored at the
+                # end: a later partial_fit continues from that epoch.
+                best_weights = model.get_weights()
+                best_state = _adam_state(tables, dense, step)
+            if stop:
                 break
     # Copied back once, not every epoch: the model's variables would share the
     # tables' buffers, and the next in-place update would copy whole tables.
     _copy_to_model(variables, tables, dense)
     if best_weights is not None:
         model.set_weights(best_weights)
-    converged = len(loss_curve) < max_iter or no_improvement > 0
     if best_weights is not None:
-        return loss_curve, scores, converged, best_state
-    return loss_curve, scores, converged, _adam_state(tables, dense, step)
+        return monitor.loss_curve, monitor.scores, monitor.converged, best_state
+    return (monitor.loss_curve, monitor.scores, monitor.converged,
+            _adam_state(tables, dense, step))
 
 
 def _adam_state(tables, dense, step):
