@@ -20,8 +20,25 @@ def interactions(low_rank_ratings):
 @pytest.fixture(scope="module")
 def ncf_style(interactions):
     clf = GMFClassifier(n_factors=8, n_negatives=4, max_iter=8, batch_size=1024,
-                        learning_rate=0.01, random_state=0)
+                        learning_rate=0.01, solver="adam", random_state=0)
     return clf.fit(interactions, np.ones(len(interactions)))
+
+
+def test_default_sgd_ranks_observed_pairs_above_random_ones(interactions):
+    from sklearn.metrics import roc_auc_score
+
+    clf = GMFClassifier(n_factors=8, n_negatives=4, random_state=0)
+    clf.fit(interactions, np.ones(len(interactions)))
+    assert clf._settings["solver"] == "sgd" and clf.n_iter_ == 40
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    rng = np.random.default_rng(0)
+    random_pairs = np.column_stack([
+        rng.choice(clf.users_, 2000), rng.choice(clf.items_, 2000)
+    ])
+    scores = np.concatenate([clf.decision_function(interactions[:2000]),
+                             clf.decision_function(random_pairs)])
+    labels = np.repeat([1, 0], 2000)
+    assert roc_auc_score(labels, scores) > 0.7  # chance: 0.5
 
 
 def test_positive_only_fit_samples_negatives(ncf_style, interactions):

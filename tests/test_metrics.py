@@ -104,8 +104,7 @@ def implicit(low_rank_ratings):
 def test_scorer_ranks_a_trained_model_above_chance(implicit):
     cv = UserLeaveKOut(random_state=0)
     train, test = next(cv.split(implicit))
-    clf = GMFClassifier(n_factors=8, n_negatives=4, max_iter=10, batch_size=1024,
-                        learning_rate=0.01, random_state=0)
+    clf = GMFClassifier(n_factors=8, n_negatives=4, random_state=0)
     clf.fit(implicit[train], np.ones(len(train)))
     scorer = SampledRankingScorer("hit_rate", k=10, n_negatives=99)
     hr = scorer(clf, implicit[test], np.ones(len(test)))

@@ -188,7 +188,7 @@ class TestNewIds:
 
     def test_classifier_new_rows_start_as_in_fit(self, split):
         (X_old, y_old), (X_new, y_new) = split
-        est = GMFClassifier(**{**FAST_PARAMS, "n_factors": 16, "n_negatives": 1})
+        est = GMFClassifier(**{**ADAM, "n_factors": 16, "n_negatives": 1})
         est.fit(X_old, np.ones(len(X_old)))
         est.set_params(learning_rate=1e-12)  # the epoch leaves the rows where they start
         est.partial_fit(X_new, np.ones(len(X_new)))

@@ -160,8 +160,12 @@ def test_a_pickle_from_before_the_solver_parameter_loads_as_adam(low_rank_rating
 
 
 def test_classifier_auto_values_are_its_own():
-    settings = GMFClassifier(alpha="auto", learning_rate="auto", max_iter="auto",
-                             n_factors="auto")._resolve_settings(1000, 2)
+    est = GMFClassifier(alpha="auto", learning_rate="auto", max_iter="auto",
+                        n_factors="auto")
+    settings = est._resolve_settings(1000, 2)
+    assert settings["solver"] == "sgd" and settings["alpha"] == 0.005
+    assert settings["max_iter"] == 40 and settings["n_factors"] == 32
+    settings = est.set_params(solver="adam")._resolve_settings(1000, 2)
     assert settings["alpha"] == 0.003 and settings["learning_rate"] == 0.01
     assert settings["max_iter"] == 15 and settings["n_factors"] == 32
 
