@@ -220,6 +220,9 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
                  "learning_rate_schedule": "cosine", "row_alpha": 0.0},
     }
 
+    # The public name recorded in saved files (see GMFRegressor).
+    __module__ = "skgmf"
+
     def __init__(
         self,
         n_factors=32,

@@ -248,6 +248,11 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     ['alice', 'bob']
     """
 
+    # The public name, the one pickle, joblib and skops files record: it does not
+    # change when the code moves between private modules ("skgmf.GMFRegressor" is
+    # what skops' trusted types and MLflow's skops_trusted_types name).
+    __module__ = "skgmf"
+
     def __init__(
         self,
         n_factors="auto",

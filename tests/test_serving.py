@@ -385,3 +385,19 @@ def test_predict_and_recommend_from_threads_match_serial(Estimator, low_rank_rat
         assert_allclose(a, b, rtol=1e-6, atol=1e-9)
     for a, b in zip(recommended, serial[1]):
         assert_array_equal(a, b)
+
+
+def test_saved_files_name_the_public_class(regressor, tmp_path):
+    """skops (and MLflow's skops_trusted_types) see skgmf.GMFRegressor, and a pickle
+    that names the class by its private module still loads."""
+    skops_io = pytest.importorskip("skops.io")
+    path = tmp_path / "est.skops"
+    skops_io.dump(regressor, path)
+    assert skops_io.get_untrusted_types(file=path) == ["skgmf.GMFRegressor"]
+    data = pickle.dumps(regressor)
+    assert b"skgmf._regressor" not in data
+    old = data.replace(b"\x8c\x05skgmf\x94\x8c\x0cGMFRegressor",
+                       b"\x8c\x10skgmf._regressor\x94\x8c\x0cGMFRegressor")
+    assert old != data
+    X = np.array([[regressor.users_[0], regressor.items_[0]]])
+    assert_allclose(pickle.loads(old).predict(X), regressor.predict(X))
