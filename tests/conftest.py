@@ -37,6 +37,24 @@ def require_dataset(relative):
     return path
 
 
+@pytest.fixture
+def recorded_epochs(monkeypatch):
+    """The rows ``(idx, y, sample_weight)`` of every epoch GMFClassifier trains on,
+    appended as training draws them (negatives included)."""
+    from skgmf import GMFClassifier
+
+    drawn = []
+    original = GMFClassifier._epochs
+
+    def recording(self, *args, **kwargs):
+        for epoch in original(self, *args, **kwargs):
+            drawn.append(epoch[1])
+            yield epoch
+
+    monkeypatch.setattr(GMFClassifier, "_epochs", recording)
+    return drawn
+
+
 @pytest.fixture(scope="session")
 def ml100k():
     """MovieLens 100K ratings as a DataFrame with columns user, item, rating, timestamp."""

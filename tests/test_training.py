@@ -342,7 +342,7 @@ def test_fit_ignores_row_order_with_repeated_pairs(low_rank_ratings):
     assert_allclose(permuted.predict(X), est.predict(X), rtol=1e-6, atol=1e-6)
 
 
-def test_popularity_sampling_draws_negatives_as_often_as_items_are_taken(monkeypatch):
+def test_popularity_sampling_draws_negatives_as_often_as_items_are_taken(recorded_epochs):
     # Positives only; GMFClassifier(negative_sampling="popularity") pairs each with
     # n_negatives items the user has not taken, drawn in proportion to how many
     # users took them: record the negatives of the epochs the estimator trains on.
@@ -352,15 +352,7 @@ def test_popularity_sampling_draws_negatives_as_often_as_items_are_taken(monkeyp
     popularity /= popularity.sum()
     X = np.array([[u, i] for u in range(n_users)
                   for i in rng.choice(n_items, per_user, replace=False, p=popularity)])
-    drawn = []
-    original = GMFClassifier._epochs
-
-    def recording(self, *args, **kwargs):
-        for epoch in original(self, *args, **kwargs):
-            drawn.append(epoch[1])
-            yield epoch
-
-    monkeypatch.setattr(GMFClassifier, "_epochs", recording)
+    drawn = recorded_epochs
     shares = {}
     for sampling in ("popularity", "uniform"):
         drawn.clear()
