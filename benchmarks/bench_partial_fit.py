@@ -28,6 +28,16 @@ per chunk; after every chunk one row gives both groups' RMSE on ``u1.test``. A
 model that serves everyone must keep the other users' RMSE where it was and bring
 the newcomers' down.
 
+``--scale N`` runs another scenario instead: the cost of one update of a large
+model. ``make_ratings(162_541, 59_047, N)`` (ML-25M's users and items; N=25000000
+is ML-25M's size) is fitted (``--params``, by default 2 epochs: the cost of an
+update does not depend on how well the model is trained), then ``partial_fit``
+and ``partial_fit_users`` each take ``--calls`` batches of 1,000 ratings, half of
+them from 50 new users, half from known users. New ids sort after every known id
+(no row moves) or, in a second round, before every one (every row moves: the
+worst case). One row per method and case gives the median and the largest
+seconds of one call.
+
 The refit runs after a warm-up fit, so that neither pays TensorFlow's one-off
 start-up. ``--learning-rates`` repeats the updates at other constant step sizes
 (``learning_rate`` set between fit and ``partial_fit``; the model before it is
@@ -72,7 +82,11 @@ def main():
                         help="also update at these constant learning rates")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--chunks", type=int, default=5, help="chunks of the stream")
+    parser.add_argument("--scale", type=int, default=None,
+                        help="time updates of a model fitted on this many ratings")
     args = parser.parse_args()
+    if args.scale:
+        return scale(args)
 
     import pickle
 
@@ -160,6 +174,41 @@ def main():
                 _, seconds = timed(getattr(est, method), chunk[columns], chunk["rating"])
             held, other = errors(est.predict(X_test))
             print(f"| {method} | {n} | {held:.4f} | {other:.4f} | {seconds:.2f} |")
+
+
+def scale(args):
+    """Seconds of one update of a model fitted on ``args.scale`` ratings."""
+    from skgmf import GMFRegressor
+    from skgmf.datasets import make_ratings
+
+    n_users, n_items = 162_541, 59_047
+    ratings = make_ratings(n_users, n_items, args.scale, random_state=args.seed)
+    X, y = ratings[["user", "item"]].to_numpy(), ratings["rating"].to_numpy(float)
+    del ratings
+    params = {"random_state": args.seed, "max_iter": 2, **args.params}
+    est, fit_s = timed(GMFRegressor(**params).fit, X, y)
+    rng = np.random.default_rng(args.seed)
+    print(f"make_ratings({n_users}, {n_items}, {args.scale}): GMFRegressor("
+          f"{', '.join(f'{k}={v!r}' for k, v in params.items())}) fitted in {fit_s:.1f} s; "
+          f"updates of 1,000 ratings, 500 of them by 50 new users\n")
+    print("| method | new ids | median s per call | max s | calls |")
+    print("| --- | --- | --- | --- | --- |")
+    next_id = {"after": n_users, "before": -1}
+    for method in ("partial_fit", "partial_fit_users"):
+        for where in ("after", "before"):
+            seconds = []
+            for _ in range(args.calls):
+                step = 1 if where == "after" else -1
+                new_users = next_id[where] + step * np.arange(50)
+                next_id[where] += step * 50
+                users = np.r_[np.repeat(new_users, 10),
+                              rng.choice(est.users_, 500)]
+                items = rng.choice(est.items_, 1000)
+                y_new = rng.integers(1, 6, 1000).astype(float)
+                _, s = timed(getattr(est, method), np.column_stack([users, items]), y_new)
+                seconds.append(s)
+            print(f"| {method} | {where} every known id | {np.median(seconds):.3f} "
+                  f"| {max(seconds):.3f} | {args.calls} |")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import time, warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from skgmf import GMFRegressor
-from skgmf._model import import_keras
+from skgmf._backend import import_keras
 from skgmf.datasets import _read_ratings, get_data_home
 warnings.simplefilter("ignore", ConvergenceWarning)
 import_keras()
@@ -70,23 +70,25 @@ print([fit_s, est.n_iter_, peak, rss, 1e6 / best])
 TABLE_SIZES = """
 import contextlib, io, statistics
 import numpy as np
-from skgmf import build_gmf
+from skgmf._adam import train
+from skgmf._model import INIT_STD
+from skgmf._params import init_parameters
 from skgmf._random import epoch_permutations
-from skgmf._training import train
 rng = np.random.default_rng(0)
 # 500,000 ratings of 2,000 users and items, trained into tables of growing size
-# (the internal training loop, as fit calls it, on a model built for the size).
+# (the internal training loop, as fit calls it, on parameters of that size).
 idx = rng.integers(0, 2_000, (500_000, 2)).astype(np.int32)
 y = rng.integers(1, 6, len(idx)).astype(np.float32)
 w = np.ones(len(idx), np.float32)
 times = []
 for n_ids in (2_000, 3_000, 2_000, 200_000, 2_000_000):  # the first two trace
-    model = build_gmf([n_ids, n_ids], 32, intercept=3.0, seed=0)
+    params = init_parameters([n_ids, n_ids], 32, intercept=3.0, std=INIT_STD, seed=0,
+                             coef="lecun_uniform")
     epochs = ((perm, (idx, y, w)) for perm in epoch_permutations(0, len(y)))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        train(model, epochs, alpha=0.1, learning_rate=0.01, batch_size=16384,
-              max_iter=6, tol=0.0, n_iter_no_change=10, verbose=1)
+        train(params, epochs, loss="squared_error", alpha=0.1, learning_rate=0.01,
+              batch_size=16384, max_iter=6, tol=0.0, n_iter_no_change=10, verbose=1)
     # verbose prints each epoch's seconds; the first epoch also takes the
     # tables' fresh memory, which grows with them: median of the others.
     seconds = [float(line.rsplit(", ", 1)[1][:-2]) for line in out.getvalue().splitlines()]

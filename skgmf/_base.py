@@ -1,4 +1,4 @@
-"""Machinery shared by the GMF estimators: validation, ids, training, export, scoring."""
+"""BaseGMF: the sklearn-facing orchestration of the GMF estimators (validate, encode, train, assign)."""
 # License: BSD 3 clause
 
 import warnings
@@ -11,22 +11,21 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._columns import check_context_columns, check_user_item_names, context_positions
-from ._encoding import (
-    check_ids_present,
-    encode_ids,
-    id_kind,
-    lookup_ids,
-    plain_value,
-    stable_argsort,
-    warn_unknown_ids,
+from ._columns import (
+    check_context_columns,
+    check_numeric_y,
+    check_user_item_names,
+    column_where,
+    context_positions,
+    prepare_X,
 )
-from ._model import INIT_STD
+from ._encoding import canonical_order, check_ids_present, warn_unknown_ids
+from ._interactions import Interactions, row_weights
+from ._params import init_parameters, move_rows
 from ._random import epoch_permutations, spawn_seeds
 from ._recommend import RecommenderMixin
-
-# Rows scored at once: bounds the memory of the gathered factors.
-_PREDICT_CHUNK = 16384
+from ._state import FittedState, flatten, unflatten
+from ._vocabulary import Vocabulary
 
 # Training rows below which the "auto" SGD model is larger (see BaseGMF._auto).
 _SMALL = 200_000
@@ -34,22 +33,20 @@ _SMALL = 200_000
 # partial_fit with solver="sgd" steps at no less than this share of learning_rate.
 _MIN_UPDATE_SHARE = 0.05
 
-# Standard deviation of the initial embeddings of solver="sgd", chosen on
-# validation (benchmarks/tune_sgd.py: 0.01 beat Surprise's 0.1 on ML-1M).
-_SGD_INIT_STD = 0.01
+# Standard deviation of the initial embeddings: of solver="sgd", chosen on
+# validation (benchmarks/tune_sgd.py: 0.01 beat Surprise's 0.1 on ML-1M); of
+# solver="adam", the seed notebook's (Keras' RandomNormal default is 0.05).
+_INIT_STD = {"sgd": 0.01, "adam": 0.1}
 
 # predict warns when more than this share of the rows of a prediction of at least
 # _FALLBACK_MIN_ROWS rows has an unknown user or item (handle_unknown="use_fallback").
 _FALLBACK_SHARE = 0.05
 _FALLBACK_MIN_ROWS = 1000
 
-# Names of the first two columns of X, for messages.
-_COLUMN_NAMES = ("users", "items")
-
 # Learned state with a private name; public learned state ends with "_".
 _PRIVATE_STATE = frozenset(
-    {"_id_kinds", "_seen", "_item_counts", "_positive_index", "_keras_model",
-     "_optimizer_state", "_fields", "_settings", "_row_counts"}
+    {"_state", "_keras_model", "_optimizer_state", "_fields", "_settings",
+     "_positive_index"}
 )
 
 
@@ -154,15 +151,9 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
 
     def _check_backend(self):
         """Keras must run on TensorFlow; called once the data is validated."""
-        from ._model import import_keras
+        from ._backend import check_backend
 
-        keras = import_keras()
-        if keras.config.backend() != "tensorflow":
-            raise RuntimeError(
-                f"{type(self).__name__} trains with the TensorFlow backend of Keras, "
-                f"but KERAS_BACKEND is {keras.config.backend()!r}. Set "
-                "KERAS_BACKEND=tensorflow before Keras is first imported."
-            )
+        check_backend(type(self).__name__)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -181,7 +172,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         columns = list(X.columns) if isinstance(X, pd.DataFrame) else None
         y_name = None if isinstance(y, str) else getattr(y, "name", None)
         check_user_item_names(columns)
-        X = _prepare_X(X)
+        X = prepare_X(X)
         options = {} if isinstance(y, str) else {"y_numeric": y_numeric}
         validated = validate_data(
             self, X, y, reset=reset, dtype=None, ensure_all_finite=False, **options
@@ -203,36 +194,57 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         if fields is not None and len(fields) < X.shape[1]:
             X = X[:, fields]
         for f in range(X.shape[1]):
-            check_ids_present(X[:, f], _column_where(f))
+            check_ids_present(X[:, f], column_where(f))
         return X if y is None else (X, y)
+
+    def _validated_rows(self, X, y, sample_weight, *, reset):
+        """``X``, ``y`` and float32 weights, validated; rows of weight zero dropped.
+
+        Everything about the data is checked here, before TensorFlow is imported.
+        """
+        y = self._check_targets(y)
+        X, y = self._validate_X(X, reset=reset, y=y, y_numeric=self._loss != "log_loss")
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+        if np.any(sample_weight < 0):
+            raise ValueError(
+                f"sample_weight must be non-negative; got {float(sample_weight.min())} "
+                f"in row {int(np.argmin(sample_weight))}."
+            )
+        keep = sample_weight > 0
+        if not keep.any():
+            raise ValueError("sample_weight must have at least one positive entry.")
+        return X[keep], y[keep], sample_weight[keep]
 
     # -- hooks for subclasses ------------------------------------------------
 
     def _check_targets(self, y):
         """``y`` as given, or a one-line ValueError that names ``y``; before validate_data."""
-        return _check_numeric_y(y)
+        return check_numeric_y(y)
 
     def _encode_targets(self, y, classes=None):
-        """``y`` as float32 training targets; may set fitted attributes.
+        """``y`` as float32 training targets; may set fitted attributes (``classes_``).
 
         ``classes`` is the classifier's ``partial_fit`` argument (None otherwise).
         """
         raise NotImplementedError
 
     def _update_targets(self, y, classes=None):
-        """``y`` of a ``partial_fit`` on a fitted estimator as float32 targets.
-
-        Returns the targets and a dict of fitted attributes to set once the epoch
-        has succeeded.
-        """
+        """``y`` of a ``partial_fit`` on a fitted estimator as float32 targets."""
         raise NotImplementedError
 
-    def _epochs(self, idx, y, sample_weight, seed, seen=None):
-        """Yield ``(perm, (idx, y, sample_weight))`` for every epoch.
+    def _rating_range(self, y, previous=None):
+        """The regressor's clipping range of the targets so far; None to score raw."""
+        return None
 
-        ``seen`` is ``(pairs, item_counts)`` of every row so far in a
-        ``partial_fit`` (the classifier samples negatives from it), None in ``fit``.
+    def _sampler(self, idx, y, n_items, interactions=None):
+        """What draws the rows of the epochs besides ``idx`` (negatives), or None.
+
+        ``interactions`` holds every pair so far in a ``partial_fit``; None in ``fit``.
         """
+        return None
+
+    def _epochs(self, idx, y, sample_weight, seed, sampler=None):
+        """Yield ``(perm, (idx, y, sample_weight))`` for every epoch."""
         rows = (idx, y, sample_weight)
         for perm in epoch_permutations(seed, len(y)):
             yield perm, rows
@@ -240,24 +252,39 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     # Whether _epochs yields new rows every epoch (the classifier's negatives).
     _fresh_rows_each_epoch = False
 
-    def _validation_score(self, idx, y, sample_weight):
-        """Score (higher is better) of encoded validation rows, for early stopping."""
+    def _validation_scorer(self, rows, seed, sampler, rating_range):
+        """``score(params)`` of the held-out ``rows`` (higher is better)."""
         raise NotImplementedError
+
+    def _solve_new_rows(self, params, moves, idx, y, sample_weight):
+        """The parameters with the rows of ids new in a ``partial_fit`` set (hook)."""
+        return params
+
+    def _rows_per_epoch(self, y):
+        """Training rows of one epoch (the classifier adds sampled negatives)."""
+        return len(y)
+
+    def _initial_intercept(self, y, sample_weight):
+        return np.average(y, weights=sample_weight)
+
+    def _positive_rows(self, y):
+        """Rows that count as interactions for popularity (all, for ratings)."""
+        return np.ones(len(y), dtype=bool)
 
     # -- persistence ---------------------------------------------------------
 
     def __getstate__(self):
-        # The Keras model is left out: it is rebuilt from the NumPy tables on
-        # demand (see model_), so loading needs neither TensorFlow nor Keras. So is
-        # Adam's state (twice the size of the tables): a loaded or copied
+        # The fitted state is flattened to arrays and plain Python (skops trusts
+        # those). The Keras model is left out: it is rebuilt from the NumPy tables
+        # on demand (see model_), so loading needs neither TensorFlow nor Keras. So
+        # is Adam's state (twice the size of the tables): a loaded or copied
         # estimator's partial_fit starts it afresh.
         state = dict(super().__getstate__())
         state.pop("_keras_model", None)
         state.pop("_optimizer_state", None)
-        if "_seen" in state:
-            # Plain arrays rather than a scipy matrix, which skops does not trust.
-            seen = state["_seen"]
-            state["_seen"] = {"indptr": seen.indptr, "indices": seen.indices}
+        fitted = state.pop("_state", None)
+        if fitted is not None:
+            state.update(flatten(fitted))
         from . import __version__
 
         state["_skgmf_version"] = __version__
@@ -278,11 +305,16 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
                 ),
                 stacklevel=2,
             )
-        if "model_" in state:
-            # Written before model_ became a property: the pickle held the model.
-            state["_keras_model"] = state.pop("model_")
-        if isinstance(state.get("_seen"), dict):
-            state["_seen"] = _seen_matrix(state["_seen"], state["categories_"])
+        model = state.pop("model_", None)  # before model_ became a property
+        if model is not None and "factors_" not in state:
+            from ._model import get_gmf_weights
+
+            factors, biases, coef, intercept = get_gmf_weights(model)
+            state.update(factors_=factors, biases_=biases, coef_=coef,
+                         intercept_=intercept)
+        fitted = unflatten(state)
+        if fitted is not None:
+            state["_state"] = fitted
         if "solver" not in state:
             # Written before the solver parameter: trained with Adam, on every column.
             state.setdefault("solver", "adam")
@@ -306,25 +338,82 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
 
     @property
     def model_(self):
-        """The Keras GMF network, rebuilt from the NumPy tables when first needed."""
-        model = self.__dict__.get("_keras_model")
-        if model is None:
-            check_is_fitted(self)
-            from ._model import build_gmf_from_weights
+        """The Keras GMF network, built from the NumPy parameters when first read."""
+        state = self._fitted()
+        cached = self.__dict__.get("_keras_model")
+        if cached is not None and cached[0] is state:
+            return cached[1]
+        from ._params import to_keras
 
-            self._check_backend()
-            model = build_gmf_from_weights(
-                self.factors_, self.biases_, self.coef_, self.intercept_
-            )
-            # Two threads may both build it; every caller gets the one that is kept.
-            model = self.__dict__.setdefault("_keras_model", model)
-        return model
+        self._check_backend()
+        built = (state, to_keras(state.params))
+        # Two threads may both build it; every caller gets the one kept.
+        cached = self.__dict__.setdefault("_keras_model", built)
+        if cached[0] is not state:  # built before an update
+            self.__dict__["_keras_model"] = cached = built
+        return cached[1]
 
-    # -- fit -----------------------------------------------------------------
+    # -- the fitted state ----------------------------------------------------
 
     def __sklearn_is_fitted__(self):
         # n_iter_ is set last in fit: a fit that failed part-way is no fit.
-        return hasattr(self, "n_iter_")
+        return "_state" in self.__dict__ and hasattr(self, "n_iter_")
+
+    def _fitted(self):
+        """The fitted state (one object: read it once per call), or NotFittedError."""
+        check_is_fitted(self)
+        return self._state
+
+    def _assign(self, state):
+        """Make ``state`` the model, in one statement (readers see old or new)."""
+        self._state = state
+        self.__dict__.pop("_keras_model", None)  # built from the new state when read
+
+    @property
+    def categories_(self):
+        return [v.ids for v in self._fitted().vocabularies]
+
+    @property
+    def factors_(self):
+        return list(self._fitted().params.factors)
+
+    @property
+    def biases_(self):
+        return list(self._fitted().params.biases)
+
+    @property
+    def coef_(self):
+        return self._fitted().params.coef
+
+    @property
+    def intercept_(self):
+        return self._fitted().params.intercept
+
+    @property
+    def users_(self):
+        return self._fitted().vocabularies[0].ids
+
+    @property
+    def items_(self):
+        return self._fitted().vocabularies[1].ids
+
+    @property
+    def user_factors_(self):
+        return self._fitted().params.factors[0]
+
+    @property
+    def item_factors_(self):
+        return self._fitted().params.factors[1]
+
+    @property
+    def user_bias_(self):
+        return self._fitted().params.biases[0]
+
+    @property
+    def item_bias_(self):
+        return self._fitted().params.biases[1]
+
+    # -- fit -----------------------------------------------------------------
 
     def _forget_fit(self):
         """Drop every fitted attribute, so that a failed fit leaves none behind."""
@@ -346,120 +435,69 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             return self._fit(X, y, sample_weight, partial=True, classes=classes)
         return self._update(X, y, sample_weight, classes)
 
-    def _validated_rows(self, X, y, sample_weight, *, reset):
-        """``X``, ``y`` and float32 weights, validated; rows of weight zero dropped.
-
-        Everything about the data is checked here, before TensorFlow is imported.
-        """
-        y = self._check_targets(y)
-        X, y = self._validate_X(X, reset=reset, y=y, y_numeric=self._loss != "log_loss")
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
-        if np.any(sample_weight < 0):
-            raise ValueError(
-                f"sample_weight must be non-negative; got {float(sample_weight.min())} "
-                f"in row {int(np.argmin(sample_weight))}."
-            )
-        keep = sample_weight > 0
-        if not keep.any():
-            raise ValueError("sample_weight must have at least one positive entry.")
-        return X[keep], y[keep], sample_weight[keep]
-
     def _fit_new(self, X, y, sample_weight, *, partial=False, classes=None):
-        # partial: the first partial_fit, one epoch at the constant learning rate
-        # and no validation split (MLPRegressor's partial_fit ignores early
-        # stopping too).
+        """ids -> rows -> parameters: validate, encode, split, train, assign.
+
+        ``partial``: the first ``partial_fit``, one epoch at the constant learning
+        rate and no validation split (MLPRegressor's ``partial_fit`` ignores early
+        stopping too).
+        """
         X, y, sample_weight = self._validated_rows(X, y, sample_weight, reset=True)
         y = self._encode_targets(y, classes=classes)
-
         init_seed, shuffle_seed, split_seed = spawn_seeds(self._rng(), 3)
-        encoded = [encode_ids(X[:, f], field=f) for f in range(X.shape[1])]
-        self._id_kinds = [id_kind(ids) for ids, _ in encoded]
-        categories = [ids for ids, _ in encoded]
-        idx = np.column_stack([col_idx for _, col_idx in encoded]).astype(np.int32)
-        # Sort rows by (ids, y, weight) so that fitting ignores the input row order.
-        order = _canonical_order(idx, y, sample_weight, [len(ids) for ids in categories])
+
+        vocabularies, columns = zip(*(Vocabulary.fit(X[:, f], field=f)
+                                      for f in range(X.shape[1])))
+        idx = np.column_stack(columns).astype(np.int32)
+        # Sorted by (ids, y, weight), so that fitting ignores the input row order.
+        order = canonical_order(idx, y, sample_weight, [len(v) for v in vocabularies])
         idx, y, sample_weight = idx[order], y[order], sample_weight[order]
-        all_idx, all_y = idx, y
-        validation = None
+        all_idx, all_y, validation = idx, y, None
         if self.early_stopping and not partial:
             train_rows, val_rows = self._split_validation(y, split_seed)
             validation = (idx[val_rows], y[val_rows], sample_weight[val_rows])
             idx, y, sample_weight = idx[train_rows], y[train_rows], sample_weight[train_rows]
-            categories = _restrict_to_training(categories, idx, validation[0], all_idx)
-        self.categories_ = categories
-        self._seen, self._item_counts = self._interactions(
-            all_idx, all_y, [len(ids) for ids in categories]
-        )
+            # Ids only the validation rows have get no row: unknown there, as in predict.
+            vocabularies = _restrict_to_training(vocabularies, idx, validation[0], all_idx)
+        sizes = [len(v) for v in vocabularies]
+
         settings = self._resolve_settings(len(y), idx.shape[1])
         max_iter, schedule = settings["max_iter"], settings["learning_rate_schedule"]
         if partial:
             max_iter, schedule = 1, "constant"
-        validate = None
-        if validation is not None:
-
-            def validate():
-                if settings["solver"] == "adam":
-                    self._export_weights()
-                return self._validation_score(*validation)
-
-        intercept = self._initial_intercept(y, sample_weight)
-        sizes = [len(ids) for ids in self.categories_]
+        weights = None
         if settings["solver"] == "sgd":
-            from . import _sgd
-
-            rng = np.random.default_rng(init_seed)
-            n_factors = settings["n_factors"]
-            # Set before training, which updates them in place: validate() reads them.
-            self.factors_ = [rng.normal(0, _SGD_INIT_STD, (size, n_factors))
-                             .astype(np.float32) for size in sizes]
-            self.biases_ = [np.zeros(size, np.float32) for size in sizes]
-            self.coef_ = np.ones(n_factors, np.float32)
-            self.intercept_ = float(intercept)
-            rates = _sgd.epoch_learning_rates(settings["learning_rate"], schedule, max_iter)
             # Weights in units of their mean: their scale does not scale the steps.
             settings["weight_scale"] = float(np.mean(sample_weight, dtype=np.float64))
-            self._row_counts = _row_counts(idx, sample_weight / settings["weight_scale"],
-                                           sizes)
-            loss_curve, validation_scores, converged, kept = _sgd.train(
-                self.factors_, self.biases_, self.coef_, self.intercept_,
-                self._epochs(idx, y, sample_weight, shuffle_seed),
-                fixed_rows=not self._fresh_rows_each_epoch,
-                loss=self._loss, rates=rates, alpha=settings["alpha"],
-                row_alpha=settings["row_alpha"], row_counts=self._row_counts,
-                weight_scale=settings["weight_scale"], validate=validate, tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
-                seed=shuffle_seed,
-            )
-            # partial_fit continues at the share of learning_rate the schedule reached
-            # for the tables kept (at least _MIN_UPDATE_SHARE: a cosine ends near 0).
-            settings["update_rate_factor"] = max(rates[kept] / rates[0], _MIN_UPDATE_SHARE)
-            self._optimizer_state = None
-        else:
-            self._check_backend()
-            from ._model import build_gmf
-            from ._training import train
-
-            self._keras_model = build_gmf(
-                sizes, settings["n_factors"], intercept=intercept, seed=init_seed
-            )
-            loss_curve, validation_scores, converged, self._optimizer_state = train(
-                self._keras_model,
-                self._epochs(idx, y, sample_weight, shuffle_seed),
-                loss=self._loss,
-                alpha=settings["alpha"],
-                learning_rate=settings["learning_rate"],
-                batch_size=self._batch_size(self._rows_per_epoch(y)),
-                max_iter=max_iter,
-                schedule=schedule,
-                tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change,
-                validate=validate,
-                verbose=self.verbose,
-            )
-            self._export_weights()
+            weights = row_weights(idx, sample_weight / settings["weight_scale"], sizes)
+        interactions = Interactions.from_rows(all_idx, self._positive_rows(all_y), sizes,
+                                              weights)
+        rating_range = self._rating_range(all_y)
+        params = init_parameters(
+            sizes, settings["n_factors"], intercept=self._initial_intercept(y, sample_weight),
+            std=_INIT_STD[settings["solver"]], seed=init_seed,
+            coef="ones" if settings["solver"] == "sgd" else "lecun_uniform",
+        )
+        sampler = self._sampler(idx, y, sizes[1])
+        validate = None
+        if validation is not None:
+            validate = self._validation_scorer(validation, split_seed, sampler, rating_range)
+        trained = self._train(
+            params, idx, y, sample_weight, settings, interactions, sampler=sampler,
+            seed=shuffle_seed, learning_rate=settings["learning_rate"],
+            max_iter=max_iter, schedule=schedule, validate=validate,
+        )
+        params, loss_curve, scores, converged, optimizer_state, share = trained
+        if settings["solver"] == "sgd":
+            # partial_fit continues at the share of learning_rate the schedule
+            # reached (at least _MIN_UPDATE_SHARE: a cosine ends near 0).
+            settings["update_rate_factor"] = max(share, _MIN_UPDATE_SHARE)
         self._settings = settings
-        self.loss_curve_, self.validation_scores_ = loss_curve, validation_scores
-        self.best_validation_score_ = max(validation_scores) if validation_scores else None
+        self._optimizer_state = optimizer_state
+        self._assign(FittedState(tuple(vocabularies), params.frozen(), interactions,
+                                 rating_range))
+        self.loss_curve_, self.validation_scores_ = loss_curve, scores
+        self.best_validation_score_ = max(scores) if scores else None
         # Last: it marks the fit as complete (see __sklearn_is_fitted__).
         self.n_iter_ = len(loss_curve)
         # A decaying schedule ends at max_iter by design; a constant one whose last
@@ -474,113 +512,63 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         return self
 
     def _update(self, X, y, sample_weight, classes):
-        """One epoch of ``partial_fit`` on a fitted estimator, from its current weights.
+        """One epoch of ``partial_fit`` on a fitted estimator, from its parameters.
 
-        New ids get new rows (initialised as ``fit`` initialises them), inserted
-        where the sorted vocabulary puts them; every per-row array moves with them.
-        Nothing is changed unless the epoch succeeds.
+        New ids get new rows (solved or drawn, see ``_solve_new_rows``), inserted
+        where the sorted vocabulary puts them; the parameters, Adam's moments and
+        the interactions move with them. The new state is assigned at once, only
+        if the epoch succeeds.
         """
         X, y, sample_weight = self._validated_rows(X, y, sample_weight, reset=False)
-        y, fitted_targets = self._update_targets(y, classes)
-        categories, moves, columns = [], [], []
-        for f, ids in enumerate(self.categories_):
-            warn_unknown_ids(X[:, f], None, ids, self._fitted_kind(f), _column_where(f),
-                             "they become new ids")
-            ids, move, col = _extend_ids(ids, X[:, f], field=f)
-            categories.append(ids)
+        y = self._update_targets(y, classes)
+        old = self._fitted()
+        settings = self._fitted_settings()
+        vocabularies, moves, columns = [], [], []
+        for f, vocabulary in enumerate(old.vocabularies):
+            warn_unknown_ids(X[:, f], None, vocabulary.ids, vocabulary.kind,
+                             column_where(f), "they become new ids")
+            vocabulary, move, rows = vocabulary.extend(X[:, f], field=f)
+            vocabularies.append(vocabulary)
             moves.append(move)
-            columns.append(col)
-        sizes = [len(ids) for ids in categories]
+            columns.append(rows)
+        sizes = [len(v) for v in vocabularies]
         idx = np.column_stack(columns).astype(np.int32, copy=False)
-        order = _canonical_order(idx, y, sample_weight, sizes)
+        order = canonical_order(idx, y, sample_weight, sizes)
         idx, y, sample_weight = idx[order], y[order], sample_weight[order]
-        seen, item_counts = self._interactions(idx, y, sizes, moves)
+        weights = None
+        if settings["solver"] == "sgd":
+            weights = row_weights(idx, sample_weight / settings["weight_scale"], sizes)
+        interactions = old.interactions.updated(
+            moves, sizes, idx, self._positive_rows(y), row_weights=weights
+        )
 
         init_seed, shuffle_seed, _ = spawn_seeds(self._rng(), 3)
         # Every call draws other new rows and row orders, also for an int random_state.
-        rng = np.random.default_rng([init_seed, self.n_iter_])
-        n_factors = len(self.coef_)
-        settings = self._fitted_settings()
-        std = _SGD_INIT_STD if settings["solver"] == "sgd" else INIT_STD
-        factors = [
-            _move_rows(table, move, size,
-                       lambda n: rng.normal(0, std, (n, n_factors)).astype(np.float32))
-            for table, move, size in zip(self.factors_, moves, sizes)
-        ]
-        biases = [_move_rows(table, move, size)
-                  for table, move, size in zip(self.biases_, moves, sizes)]
-        self._solve_new_rows(factors, biases, moves, idx, y, sample_weight)
-        epochs = self._epochs(idx, y, sample_weight, [shuffle_seed, self.n_iter_],
-                              seen=(seen, item_counts))
+        from ._params import grow_parameters
 
-        if settings["solver"] == "sgd":
-            from . import _sgd
-
-            # Copies: the fitted tables stay as they are unless the epoch succeeds.
-            factors = [np.array(table, copy=True) for table in factors]
-            biases = [np.array(table, copy=True) for table in biases]
-            # The per-row penalty counts every rating so far, not only this call's.
-            counts = [
-                _move_rows(c, move, size) + added for c, move, size, added in zip(
-                    self._row_counts, moves, sizes,
-                    _row_counts(idx, sample_weight / settings["weight_scale"], sizes))
-            ]
-            loss_curve, _, _, _ = _sgd.train(
-                factors, biases, self.coef_, self.intercept_, epochs, loss=self._loss,
-                fixed_rows=not self._fresh_rows_each_epoch,
-                rates=[self._current_learning_rate(settings)
-                       * settings["update_rate_factor"]],
-                alpha=settings["alpha"], row_alpha=settings["row_alpha"],
-                row_counts=counts, weight_scale=settings["weight_scale"], tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
-                seed=shuffle_seed,
-            )
-            model, state = None, None
-        else:
-            self._check_backend()
-            from ._model import build_gmf_from_weights
-            from ._training import AdamState, train
-
-            state = getattr(self, "_optimizer_state", None)
-            if state is None:  # loaded or copied: Adam starts afresh
-                state = AdamState.zeros(sizes, n_factors)
-            else:
-                state = state._replace(tables=[
-                    tuple(_move_rows(m, move, size) for m in moments)
-                    for moments, move, size in zip(state.tables, moves, sizes)
-                ])
-            # Training writes into the model: out of the cache until it succeeds, so
-            # a failed epoch leaves model_ to be rebuilt from the unchanged tables.
-            model = self.__dict__.pop("_keras_model", None)
-            if model is None or sizes != [len(ids) for ids in self.categories_]:
-                model = build_gmf_from_weights(factors, biases, self.coef_, self.intercept_)
-            loss_curve, _, _, state = train(
-                model,
-                epochs,
-                loss=self._loss,
-                alpha=settings["alpha"],
-                learning_rate=self._current_learning_rate(settings)
-                * self._update_rate_factor,
-                batch_size=self._batch_size(self._rows_per_epoch(y)),
-                max_iter=1,
-                schedule="constant",
-                tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change,
-                verbose=self.verbose,
-                state=state,
-            )
-        self.categories_ = categories
-        self._id_kinds = [id_kind(ids) for ids in categories]
-        self._seen, self._item_counts = seen, item_counts
-        for name, value in fitted_targets.items():
-            setattr(self, name, value)
-        if model is None:
-            self.__dict__.pop("_keras_model", None)  # rebuilt from the tables
-            self.factors_, self.biases_, self._row_counts = factors, biases, counts
-        else:
-            self._keras_model = model
-            self._export_weights()
-        self._optimizer_state = state
+        params = grow_parameters(old.params, moves, sizes,
+                                 std=_INIT_STD[settings["solver"]],
+                                 seed=[init_seed, self.n_iter_])
+        params = self._solve_new_rows(params, moves, idx, y, sample_weight)
+        optimizer_state = getattr(self, "_optimizer_state", None)
+        if optimizer_state is not None:
+            optimizer_state = optimizer_state._replace(tables=[
+                tuple(move_rows(m, move, size) for m in moments)
+                for moments, move, size in zip(optimizer_state.tables, moves, sizes)
+            ])
+        factor = (settings["update_rate_factor"] if settings["solver"] == "sgd"
+                  else self._update_rate_factor)
+        trained = self._train(
+            params, idx, y, sample_weight, settings, interactions,
+            sampler=self._sampler(idx, y, sizes[1], interactions),
+            seed=[shuffle_seed, self.n_iter_],
+            learning_rate=self._current_learning_rate(settings) * factor,
+            max_iter=1, schedule="constant", optimizer_state=optimizer_state,
+        )
+        params, loss_curve, _, _, optimizer_state, _ = trained
+        self._assign(FittedState(tuple(vocabularies), params.frozen(), interactions,
+                                 self._rating_range(y, old.rating_range)))
+        self._optimizer_state = optimizer_state
         self.loss_curve_ = [*self.loss_curve_, *loss_curve]
         self.n_iter_ += len(loss_curve)
         return self
@@ -592,12 +580,40 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
     # continues at the rate its schedule reached.
     _update_rate_factor = 0.1
 
-    def _solve_new_rows(self, factors, biases, moves, idx, y, sample_weight):
-        """Set the rows of ids new in a ``partial_fit`` in place (hook; random here)."""
+    def _train(self, params, idx, y, sample_weight, settings, interactions, *, sampler,
+               seed, learning_rate, max_iter, schedule, validate=None,
+               optimizer_state=None):
+        """The one training call of ``fit`` and ``partial_fit``: the engine's epochs.
 
-    def _rows_per_epoch(self, y):
-        """Training rows of one epoch (the classifier adds sampled negatives)."""
-        return len(y)
+        Returns ``(params, loss_curve, validation_scores, converged,
+        optimizer_state, share)``: the trained parameters (new arrays; ``params``
+        is left as it is), Adam's state (None for SGD), and the share of
+        ``learning_rate`` the schedule had reached at the epoch kept.
+        """
+        epochs = self._epochs(idx, y, sample_weight, seed, sampler)
+        common = dict(loss=self._loss, alpha=settings["alpha"], tol=self.tol,
+                      n_iter_no_change=self.n_iter_no_change, validate=validate,
+                      verbose=self.verbose)
+        if settings["solver"] == "sgd":
+            from . import _sgd
+
+            rates = _sgd.epoch_learning_rates(learning_rate, schedule, max_iter)
+            params, loss_curve, scores, converged, kept = _sgd.train(
+                params, epochs, rates=rates, row_alpha=settings["row_alpha"],
+                row_counts=interactions.row_weights,
+                weight_scale=settings["weight_scale"],
+                fixed_rows=not self._fresh_rows_each_epoch, seed=seed, **common,
+            )
+            return params, loss_curve, scores, converged, None, rates[kept] / rates[0]
+        self._check_backend()
+        from ._adam import train
+
+        params, loss_curve, scores, converged, optimizer_state = train(
+            params, epochs, learning_rate=learning_rate,
+            batch_size=self._batch_size(self._rows_per_epoch(y)), max_iter=max_iter,
+            schedule=schedule, state=optimizer_state, **common,
+        )
+        return params, loss_curve, scores, converged, optimizer_state, 1.0
 
     def _batch_size(self, n_rows):
         """``batch_size``, or for ``"auto"`` about ``30 * sqrt(n_rows)``.
@@ -611,46 +627,6 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         if self.batch_size != "auto":
             return self.batch_size
         return int(2 ** np.clip(np.round(np.log2(30 * np.sqrt(max(n_rows, 1)))), 8, 17))
-
-    def _initial_intercept(self, y, sample_weight):
-        return np.average(y, weights=sample_weight)
-
-    def _positive_rows(self, y):
-        """Rows that count as interactions for popularity (all, for ratings)."""
-        return np.ones(len(y), dtype=bool)
-
-    def _interactions(self, idx, y, sizes, moves=None, *, count_seen=True):
-        """The (user, item) pairs seen and the items' popularity (interactions).
-
-        Those of the rows ``idx``; with ``moves`` (the new row of every old user
-        and item row, in ``partial_fit``) also the ones stored so far. With
-        ``count_seen=False``, pairs stored already do not count again.
-        """
-        from scipy import sparse
-
-        known = (idx[:, 0] >= 0) & (idx[:, 1] >= 0)
-        users, items = idx[known, 0], idx[known, 1]
-        counted = self._positive_rows(y)[known]
-        if not count_seen and moves is not None:
-            old_row = [np.full(size, -1, dtype=np.int64) for size in sizes]
-            for f in range(2):
-                old_row[f][moves[f]] = np.arange(len(moves[f]))
-            u, i = old_row[0][users], old_row[1][items]
-            old = (u >= 0) & (i >= 0)
-            stored = np.zeros(len(users), dtype=bool)
-            stored[old] = np.asarray(self._seen[u[old], i[old]]).ravel()
-            counted = counted & ~stored
-        counts = np.bincount(items[counted], minlength=sizes[1])
-        if moves is not None:
-            old = self._seen.tocoo()
-            users = np.concatenate([moves[0][old.row], users])
-            items = np.concatenate([moves[1][old.col], items])
-            counts[moves[1]] += self._item_counts
-        seen = sparse.csr_matrix(
-            (np.ones(len(users), dtype=bool), (users, items)), shape=(sizes[0], sizes[1])
-        )
-        seen.sum_duplicates()
-        return seen, counts
 
     def _rng(self):
         """``random_state``, but fresh OS entropy instead of NumPy's global state."""
@@ -671,24 +647,16 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         perm = np.random.default_rng(seed).permutation(n_samples)
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
-    def _export_weights(self):
-        """Copy the Keras weights into the NumPy arrays that scoring uses."""
-        from ._model import get_gmf_weights
-
-        self.factors_, self.biases_, self.coef_, self.intercept_ = get_gmf_weights(
-            self._keras_model
-        )
-
     # -- scoring -------------------------------------------------------------
 
     def _encode_X(self, X):
-        """Validated ``X`` as embedding rows, -1 for unknown ids (or raise)."""
-        check_is_fitted(self)
+        """The fitted state and ``X`` as its rows, -1 for unknown ids (or raise)."""
+        state = self._fitted()
         X = self._validate_X(X, reset=False)
         idx = np.column_stack(
-            [lookup_ids(ids, X[:, f], field=f) for f, ids in enumerate(self.categories_)]
+            [v.rows(X[:, f], field=f) for f, v in enumerate(state.vocabularies)]
         )
-        self._warn_unknown(X, idx)
+        self._warn_unknown(X, idx, state)
         if self.handle_unknown == "error" and (idx < 0).any():
             f = int(np.nonzero((idx < 0).any(axis=0))[0][0])
             unknown = X[idx[:, f] < 0, f].tolist()
@@ -698,21 +666,20 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
                 "handle_unknown='use_fallback' (or 'ignore', without warnings) to "
                 "predict them from the known biases."
             )
-        return idx
+        return state, idx
 
-    def _warn_unknown(self, X, idx):
+    def _warn_unknown(self, X, idx, state):
         """Warn about ids of another kind than fit's, or predictions that fall back.
 
         With ``handle_unknown="use_fallback"``, also when a column holds only
         unknown ids, or when more than ``_FALLBACK_SHARE`` of the rows of a
         prediction of at least ``_FALLBACK_MIN_ROWS`` rows fall back.
         """
-        kinds = getattr(self, "_id_kinds", None) or [None] * len(self.categories_)
         loud = self.handle_unknown == "use_fallback"
-        for f, fitted_kind in enumerate(kinds):
+        for f, vocabulary in enumerate(state.vocabularies):
             warn_unknown_ids(
-                X[:, f], idx[:, f] if loud else None,
-                self.categories_[f], fitted_kind, _column_where(f),
+                X[:, f], idx[:, f] if loud else None, vocabulary.ids, vocabulary.kind,
+                column_where(f),
                 "its predictions fall back to the biases of the other columns",
             )
         if not loud or len(idx) < _FALLBACK_MIN_ROWS:
@@ -731,284 +698,19 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
                 stacklevel=3,
             )
 
-    def _decision_idx(self, idx):
-        """Raw model output of encoded rows, in chunks of bounded memory."""
-        out = np.empty(len(idx), dtype=np.float64)
-        fused = None
-        if len(self.factors_) == 2 and len(idx) > sum(map(len, self.factors_)):
-            # Many rows: fold w and the biases into the two tables once, so that
-            # a score is one dot product, mu + [w p_u, b_u, 1] . [q_i, 1, b_i].
-            user = np.column_stack([self.factors_[0] * self.coef_, self.biases_[0],
-                                    np.ones(len(self.biases_[0]), np.float32)])
-            item = np.column_stack([self.factors_[1],
-                                    np.ones(len(self.biases_[1]), np.float32),
-                                    self.biases_[1]])
-            fused = (user, item)
-        for start in range(0, len(idx), _PREDICT_CHUNK):
-            rows = idx[start : start + _PREDICT_CHUNK]
-            chunk = out[start : start + len(rows)]
-            if fused is None:
-                chunk[:] = self._decision_rows(rows)
-                continue
-            # Rows with an unknown id (usually few) take the masked formula.
-            known = (rows >= 0).all(axis=1)
-            if not known.all():
-                chunk[~known] = self._decision_rows(rows[~known])
-                rows = rows[known]
-            chunk[known] = self.intercept_ + np.einsum(
-                "ij,ij->i", fused[0][rows[:, 0]], fused[1][rows[:, 1]]
-            )
-        return out
 
-    def _decision_rows(self, idx):
-        """The model's formula in NumPy; index -1 (unknown) selects a zero row."""
-        out = np.full(len(idx), self.intercept_, dtype=np.float64)
-        vectors = []
-        for f, (factors, biases) in enumerate(zip(self.factors_, self.biases_)):
-            rows = idx[:, f]
-            known = rows >= 0
-            if known.all():  # the usual case: no masking passes
-                out += biases[rows]
-                vectors.append(factors[rows])
-                continue
-            rows = np.where(known, rows, 0)
-            out += np.where(known, biases[rows], 0.0)
-            vectors.append(factors[rows] * known[:, None])
-        if len(vectors) == 1:  # mu + b + w^T v, as build_gmf computes it
-            return out + vectors[0] @ self.coef_
-        if len(vectors) == 2:
-            # w^T (p * q) without the (n, k) product: one fused pass.
-            return out + np.einsum("ij,ij,j->i", vectors[0], vectors[1], self.coef_,
-                                   optimize=False)
-        # Sum of pairwise products: ((sum v)^2 - sum v^2) / 2, the FM identity.
-        total = np.sum(vectors, axis=0)
-        interaction = (total**2 - np.sum(np.square(vectors), axis=0)) / 2
-        return out + interaction @ self.coef_
-
-    @property
-    def users_(self):
-        check_is_fitted(self)
-        return self.categories_[0]
-
-    @property
-    def items_(self):
-        check_is_fitted(self)
-        return self.categories_[1]
-
-    @property
-    def user_factors_(self):
-        check_is_fitted(self)
-        return self.factors_[0]
-
-    @property
-    def item_factors_(self):
-        check_is_fitted(self)
-        return self.factors_[1]
-
-    @property
-    def user_bias_(self):
-        check_is_fitted(self)
-        return self.biases_[0]
-
-    @property
-    def item_bias_(self):
-        check_is_fitted(self)
-        return self.biases_[1]
-
-
-def _row_counts(idx, sample_weight, sizes):
-    """Summed sample weight of every row of the first two fields (float64)."""
-    return [np.bincount(idx[:, f], weights=sample_weight, minlength=sizes[f])
-            for f in range(2)]
-
-
-def _move_rows(table, move, n_rows, new_rows=None):
-    """``table`` with row ``r`` moved to row ``move[r]`` of ``n_rows`` rows.
-
-    The other rows are ``new_rows(n)``, in order, or zeros when None. ``table``
-    itself when no row was added.
-    """
-    if n_rows == len(table):
-        return table
-    out = np.zeros((n_rows, *table.shape[1:]), dtype=table.dtype)
-    out[move] = table
-    if new_rows is not None:
-        added = np.ones(n_rows, dtype=bool)
-        added[move] = False
-        out[added] = new_rows(n_rows - len(table))
-    return out
-
-
-def _concatenate_ids(ids, values):
-    """Known and new ids in one array, as they would be in one ``fit``.
-
-    Arrays of one kind keep it (int32 and int64 ids are int64); others become an
-    object array of Python values, so that ``1`` never turns into ``"1"`` and
-    int64 ids beside uint64 ids never into floats.
-    """
-    if np.result_type(ids.dtype, values.dtype).kind == ids.dtype.kind == values.dtype.kind:
-        return np.concatenate([ids, values])
-    return np.concatenate([ids.astype(object), values.astype(object)])
-
-
-def _extend_ids(ids, values, *, field):
-    """The vocabulary ``ids`` grown by the ids of ``values`` it lacks, sorted as in fit.
-
-    Returns
-    -------
-    ids : ndarray
-        The grown vocabulary (``ids`` itself when nothing is new).
-    move : ndarray of shape (len(ids),), dtype=int32
-        The new row of every old row.
-    idx : ndarray of shape (len(values),), dtype=int32
-        The row of every value.
-    """
-    idx = lookup_ids(ids, values, field=field)
-    new = idx < 0
-    if not new.any():
-        return ids, np.arange(len(ids), dtype=np.int32), idx
-    # Encoded together, as one fit would encode them: mixed types sort as there.
-    grown, rows = encode_ids(_concatenate_ids(ids, values[new]), field=field)
-    move = rows[: len(ids)]
-    idx[new] = rows[len(ids) :]
-    idx[~new] = move[idx[~new]]
-    return grown, move, idx
-
-
-def _seen_matrix(arrays, categories):
-    """The boolean CSR matrix of (user, item) pairs seen in fit, from its arrays."""
-    from scipy import sparse
-
-    indices = arrays["indices"]
-    shape = (len(categories[0]), len(categories[1]))
-    data = np.ones(len(indices), dtype=bool)
-    return sparse.csr_matrix((data, indices, arrays["indptr"]), shape=shape)
-
-
-def _column_name(f):
-    return _COLUMN_NAMES[f] if f < len(_COLUMN_NAMES) else f"field {f}"
-
-
-def _column_where(f):
-    """``"Column 0 (users) of X"``: column ``f`` of X, for messages."""
-    return f"Column {f} ({_column_name(f)}) of X"
-
-
-def _prepare_X(X):
-    """Reject 1-D input in one line; keep the integer ids of a DataFrame integers."""
-    if isinstance(X, pd.DataFrame):
-        return _prepare_frame(X)
-    if hasattr(X, "ndim"):
-        ndim = X.ndim
-    elif isinstance(X, (list, tuple)):
-        # The first entry tells a list of ids from a list of rows, without copying
-        # the whole list into an array.
-        try:
-            ndim = 1 if len(X) and np.ndim(X[0]) == 0 else None
-        except (TypeError, ValueError):
-            ndim = None
-    else:
-        ndim = None  # ragged, generators, ...: validate_data says what is wrong
-    if ndim == 1:
-        raise ValueError(
-            f"Expected a 2-D X of (user, item) rows, got a 1-D array of "
-            f"{len(X)} values. Reshape your data to one (user, item) row per rating."
-        )
-    return X
-
-
-def _prepare_frame(X):
-    """A DataFrame whose integer id columns survive the conversion to one array.
-
-    Nullable ``Int64`` columns become NumPy integers (NA is a missing id). Integer
-    columns beside float columns (or ``int64`` beside ``uint64``) would become
-    floats in one NumPy array, which turns ``1`` into ``1.0`` and merges ids beyond
-    2**53: they are passed as Python ints in an object array instead.
-    """
-    duplicated = X.columns[X.columns.duplicated()]
-    if len(duplicated):
-        raise ValueError(
-            f"X has duplicate column names, e.g. {plain_value(duplicated[0])!r}; "
-            "give every column its own name."
-        )
-    columns, dtypes = {}, []
-    for f in range(X.shape[1]):  # by position: names may be anything
-        dtype = X.dtypes.iloc[f]
-        if pd.api.types.is_extension_array_dtype(dtype) and (
-            pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-        ):
-            column = X.iloc[:, f]
-            if column.isna().any():
-                raise ValueError(
-                    f"{_column_where(f)} holds missing ids (NA); every user and item "
-                    "needs an id."
-                )
-            dtype = dtype.numpy_dtype
-            columns[f] = column.to_numpy(dtype=dtype)
-        dtypes.append(dtype if isinstance(dtype, np.dtype) else np.dtype(object))
-    try:
-        common = np.result_type(*dtypes).kind
-    except TypeError:
-        # No common dtype (datetime64 beside int64), which check_array needs.
-        return X.astype(object)
-    if common == "f":
-        for f, dtype in enumerate(dtypes):
-            if dtype.kind in "iu":
-                values = columns[f] if f in columns else X.iloc[:, f].to_numpy()
-                columns[f] = values.astype(object)
-    if not columns:
-        return X
-    X = X.copy(deep=False)
-    for f, values in columns.items():
-        X.isetitem(f, values)
-    return X
-
-
-def _check_numeric_y(y):
-    """Ratings as numbers, or a one-line error that names ``y``."""
-    if y is None:
-        return y  # validate_data says that y is required
-    try:
-        values = np.asarray(y)
-    except (TypeError, ValueError):
-        return y  # ragged and the like: validate_data says what is wrong
-    if values.dtype.kind in "biufc":
-        return y  # complex: validate_data rejects it
-    try:
-        values.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"y must hold numeric ratings: {exc}.") from None
-    return y
-
-
-def _canonical_order(idx, y, sample_weight, sizes):
-    """Rows in order of (ids, y, sample_weight): the same for any input row order.
-
-    A least-significant-first radix sort on the ids (linear for tables of up to
-    65536 rows); the full lexicographic sort only when some (id, id, ...) tuple
-    repeats, so that y and the weight must break the tie.
-    """
-    order = np.arange(len(idx))
-    for f in reversed(range(idx.shape[1])):
-        order = order[stable_argsort(idx[order, f], sizes[f])]
-    sorted_idx = idx[order]
-    if len(order) > 1 and (sorted_idx[1:] == sorted_idx[:-1]).all(axis=1).any():
-        return np.lexsort([sample_weight, y, *idx.T[::-1]])
-    return order
-
-
-def _restrict_to_training(categories, idx, *others):
+def _restrict_to_training(vocabularies, idx, *others):
     """Keep only the ids the training rows use; re-index all row sets in place.
 
     Ids seen only in the other rows (validation) get no embedding row: they become
     unknown (-1) there, as they would be for ``predict``.
     """
     restricted = []
-    for f, ids in enumerate(categories):
+    for f, vocabulary in enumerate(vocabularies):
         used, idx[:, f] = np.unique(idx[:, f], return_inverse=True)
-        new_row = np.full(len(ids), -1, dtype=np.int32)
+        new_row = np.full(len(vocabulary), -1, dtype=np.int32)
         new_row[used] = np.arange(len(used), dtype=np.int32)
         for other in others:
             other[:, f] = new_row[other[:, f]]
-        restricted.append(ids[used])
+        restricted.append(vocabulary.restricted(used))
     return restricted

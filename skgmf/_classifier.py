@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseGMF
 from ._encoding import plain_value
+from ._params import decision_function
 from ._sampling import NegativeSampler
 
 
@@ -294,11 +295,7 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         self : GMFClassifier
             The fitted estimator.
         """
-        self._validation_negatives = None
-        try:
-            return self._fit(X, y, sample_weight)
-        finally:
-            self._drop_training_state()
+        return self._fit(X, y, sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -338,15 +335,7 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         self : GMFClassifier
             The updated estimator.
         """
-        try:
-            return self._partial_fit(X, y, sample_weight, classes=classes)
-        finally:
-            self._drop_training_state()
-
-    def _drop_training_state(self):
-        # Training-only state: not worth keeping (or pickling) with the model.
-        for name in ("_sampler", "_validation_negatives", "_validation_seed"):
-            self.__dict__.pop(name, None)
+        return self._partial_fit(X, y, sample_weight, classes=classes)
 
     def _check_targets(self, y):
         # Before validate_data: np.asarray(["a", np.nan]) would make NaN the label "nan".
@@ -419,7 +408,7 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
             )
         _check_labels_in(y, self.classes_, "classes_")
         positive = self.classes_[self._positive_index]
-        return (y == positive).astype(np.float32), {}
+        return (y == positive).astype(np.float32)
 
     def _positive_label(self, classes):
         """The label of an interaction, by ``pos_label`` and the rules it documents."""
@@ -450,15 +439,23 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         share = np.clip(positive / total, 1e-3, 1 - 1e-3)
         return float(np.log(share / (1 - share)))
 
-    def _make_sampler(self, idx, y):
-        weights = None
-        if self.negative_sampling == "popularity":
-            weights = np.bincount(idx[y == 1, 1], minlength=len(self.categories_[1]))
-        return NegativeSampler(idx[:, :2], len(self.categories_[1]), weights)
+    def _sampler(self, idx, y, n_items, interactions=None):
+        if self.n_negatives == 0:
+            return None
+        if interactions is None:  # fit: the training rows' pairs
+            weights = None
+            if self.negative_sampling == "popularity":
+                weights = np.bincount(idx[y == 1, 1], minlength=n_items)
+            return NegativeSampler(idx[:, :2], n_items, weights)
+        # partial_fit: never a pair seen in any call so far.
+        users, items = interactions.pairs()
+        weights = (interactions.item_counts if self.negative_sampling == "popularity"
+                   else None)
+        return NegativeSampler(np.column_stack([users, items]), n_items, weights,
+                               keys_sorted=True)
 
     def _split_validation(self, y, seed):
         """Held-out rows in the proportion of each class (stratified)."""
-        self._validation_seed = seed
         if len(np.unique(y)) < 2:
             return super()._split_validation(y, seed)
         from sklearn.model_selection import train_test_split
@@ -487,22 +484,13 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     def _rows_per_epoch(self, y):
         return len(y) + self.n_negatives * int(np.sum(y == 1))
 
-    def _epochs(self, idx, y, sample_weight, seed, seen=None):
-        if self.n_negatives == 0:
+    def _epochs(self, idx, y, sample_weight, seed, sampler=None):
+        if sampler is None:
             yield from super()._epochs(idx, y, sample_weight, seed)
             return
         rng = np.random.default_rng(seed)
-        if seen is None:
-            self._sampler = self._make_sampler(idx, y)
-        else:  # partial_fit: never a pair seen in any call so far
-            pairs, item_counts = seen
-            pairs = pairs.tocoo()
-            self._sampler = NegativeSampler(
-                np.column_stack([pairs.row, pairs.col]), len(item_counts),
-                item_counts if self.negative_sampling == "popularity" else None,
-            )
         while True:
-            neg_idx, neg_y, neg_w = self._negatives(self._sampler, idx, y, sample_weight, rng)
+            neg_idx, neg_y, neg_w = self._negatives(sampler, idx, y, sample_weight, rng)
             rows = (
                 np.concatenate([idx, neg_idx]),
                 np.concatenate([y, neg_y]),
@@ -510,28 +498,30 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
             )
             yield rng.permutation(len(rows[1])).astype(np.int32), rows
 
-    def _validation_score(self, idx, y, sample_weight):
+    def _validation_scorer(self, rows, seed, sampler, rating_range):
         from sklearn.metrics import log_loss
 
-        if self.n_negatives > 0:
-            if self._validation_negatives is None:
-                # Drawn once, from random_state, among the items that the user has
-                # neither in training nor among the validation rows.
-                known = (idx[:, 0] >= 0) & (idx[:, 1] >= 0)
-                sampler = NegativeSampler(
-                    np.concatenate([self._sampler.observed, idx[known, :2]]),
-                    len(self.categories_[1]),
-                    self._sampler.weights,
-                )
-                self._validation_negatives = self._negatives(
-                    sampler, idx[known], y[known], sample_weight[known],
-                    np.random.default_rng([self._validation_seed, 1]),
-                )
-            neg_idx, neg_y, neg_w = self._validation_negatives
+        idx, y, sample_weight = rows
+        if sampler is not None:
+            # Drawn once, from random_state, among the items that the user has
+            # neither in training nor among the validation rows.
+            known = (idx[:, 0] >= 0) & (idx[:, 1] >= 0)
+            validation_sampler = NegativeSampler(
+                np.concatenate([sampler.observed, idx[known, :2]]), sampler.n_items,
+                sampler.weights,
+            )
+            neg_idx, neg_y, neg_w = self._negatives(
+                validation_sampler, idx[known], y[known], sample_weight[known],
+                np.random.default_rng([seed, 1]),
+            )
             idx, y = np.concatenate([idx, neg_idx]), np.concatenate([y, neg_y])
             sample_weight = np.concatenate([sample_weight, neg_w])
-        proba = expit(self._decision_idx(idx))
-        return -log_loss(y, proba, sample_weight=sample_weight, labels=[0, 1])
+
+        def score(params):
+            proba = expit(decision_function(params, idx))
+            return -log_loss(y, proba, sample_weight=sample_weight, labels=[0, 1])
+
+        return score
 
     def decision_function(self, X):
         """The logit of the positive class for the rows of ``X``.
@@ -547,7 +537,8 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
             Positive scores favour ``classes_[1]``, as in scikit-learn; when
             ``pos_label`` is ``classes_[0]`` that is minus the interaction's logit.
         """
-        logit = self._decision_idx(self._encode_X(X))
+        state, idx = self._encode_X(X)
+        logit = decision_function(state.params, idx)
         # Models pickled before pos_label have no _positive_index: classes_[1].
         return logit if getattr(self, "_positive_index", 1) == 1 else -logit
 

@@ -189,3 +189,99 @@ def _looks_numeric(values):
     if n >= _MIN_ROWS and len(pd.unique(values)) >= _DISTINCT_SHARE * n:
         return f"holds {len(pd.unique(values))} distinct values in {n} rows"
     return ""
+
+
+# Names of the first two columns of X, for messages.
+_COLUMN_NAMES = ("users", "items")
+
+
+def column_where(f):
+    """``"Column 0 (users) of X"``: column ``f`` of X, for messages."""
+    name = _COLUMN_NAMES[f] if f < len(_COLUMN_NAMES) else f"field {f}"
+    return f"Column {f} ({name}) of X"
+
+def prepare_X(X):
+    """Reject 1-D input in one line; keep the integer ids of a DataFrame integers."""
+    if isinstance(X, pd.DataFrame):
+        return _prepare_frame(X)
+    if hasattr(X, "ndim"):
+        ndim = X.ndim
+    elif isinstance(X, (list, tuple)):
+        # The first entry tells a list of ids from a list of rows, without copying
+        # the whole list into an array.
+        try:
+            ndim = 1 if len(X) and np.ndim(X[0]) == 0 else None
+        except (TypeError, ValueError):
+            ndim = None
+    else:
+        ndim = None  # ragged, generators, ...: validate_data says what is wrong
+    if ndim == 1:
+        raise ValueError(
+            f"Expected a 2-D X of (user, item) rows, got a 1-D array of "
+            f"{len(X)} values. Reshape your data to one (user, item) row per rating."
+        )
+    return X
+
+
+def _prepare_frame(X):
+    """A DataFrame whose integer id columns survive the conversion to one array.
+
+    Nullable ``Int64`` columns become NumPy integers (NA is a missing id). Integer
+    columns beside float columns (or ``int64`` beside ``uint64``) would become
+    floats in one NumPy array, which turns ``1`` into ``1.0`` and merges ids beyond
+    2**53: they are passed as Python ints in an object array instead.
+    """
+    duplicated = X.columns[X.columns.duplicated()]
+    if len(duplicated):
+        raise ValueError(
+            f"X has duplicate column names, e.g. {plain_value(duplicated[0])!r}; "
+            "give every column its own name."
+        )
+    columns, dtypes = {}, []
+    for f in range(X.shape[1]):  # by position: names may be anything
+        dtype = X.dtypes.iloc[f]
+        if pd.api.types.is_extension_array_dtype(dtype) and (
+            pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        ):
+            column = X.iloc[:, f]
+            if column.isna().any():
+                raise ValueError(
+                    f"{column_where(f)} holds missing ids (NA); every user and item "
+                    "needs an id."
+                )
+            dtype = dtype.numpy_dtype
+            columns[f] = column.to_numpy(dtype=dtype)
+        dtypes.append(dtype if isinstance(dtype, np.dtype) else np.dtype(object))
+    try:
+        common = np.result_type(*dtypes).kind
+    except TypeError:
+        # No common dtype (datetime64 beside int64), which check_array needs.
+        return X.astype(object)
+    if common == "f":
+        for f, dtype in enumerate(dtypes):
+            if dtype.kind in "iu":
+                values = columns[f] if f in columns else X.iloc[:, f].to_numpy()
+                columns[f] = values.astype(object)
+    if not columns:
+        return X
+    X = X.copy(deep=False)
+    for f, values in columns.items():
+        X.isetitem(f, values)
+    return X
+
+
+def check_numeric_y(y):
+    """Ratings as numbers, or a one-line error that names ``y``."""
+    if y is None:
+        return y  # validate_data says that y is required
+    try:
+        values = np.asarray(y)
+    except (TypeError, ValueError):
+        return y  # ragged and the like: validate_data says what is wrong
+    if values.dtype.kind in "biufc":
+        return y  # complex: validate_data rejects it
+    try:
+        values.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"y must hold numeric ratings: {exc}.") from None
+    return y

@@ -142,37 +142,6 @@ def encode_ids(values, *, field=0):
     return np.asarray(ids, dtype=values.dtype), np.asarray(idx, dtype=np.int32)
 
 
-def lookup_ids(ids, values, *, field=0):
-    """Row index of each value in the vocabulary ``ids``; -1 where unknown.
-
-    Parameters
-    ----------
-    ids : ndarray of shape (n_ids,)
-        Vocabulary from :func:`encode_ids`.
-    values : ndarray of shape (n_samples,)
-        Ids to look up.
-    field : int, default=0
-        Column index of the field, used in error messages.
-
-    Returns
-    -------
-    idx : ndarray of shape (n_samples,), dtype=int32
-    """
-    values = np.asarray(values)
-    _check_missing(values, field)
-    if (ids.dtype.kind in "iu" and values.dtype.kind in "iu" and len(ids) and len(values)
-            and int(values.max()) <= _INT64_MAX and int(ids[-1]) <= _INT64_MAX):
-        lo, hi = int(ids[0]), int(ids[-1])  # ids are sorted
-        if hi - lo <= _DENSE_RANGE_FACTOR * (len(ids) + len(values)):
-            table = np.full(hi - lo + 2, -1, dtype=np.int32)  # last slot: unknown
-            table[ids.astype(np.int64) - lo] = np.arange(len(ids), dtype=np.int32)
-            offset = values.astype(np.int64, copy=False) - lo
-            outside = (offset < 0) | (offset > hi - lo)
-            return table[np.where(outside, hi - lo + 1, offset)]
-    _check_hashable(values, field)
-    return pd.Index(ids).get_indexer(values).astype(np.int32, copy=False)
-
-
 def _check_missing(values, field):
     if values.dtype == object and pd.isna(values).any():
         raise ValueError(
@@ -248,3 +217,18 @@ def warn_unknown_ids(values, idx, ids, fitted_kind, where, fallback):
             f"{plain_value(values[0])!r}); {fallback}.",
             UserWarning,
         )
+
+def canonical_order(idx, y, sample_weight, sizes):
+    """Rows in order of (ids, y, sample_weight): the same for any input row order.
+
+    A least-significant-first radix sort on the ids (linear for tables of up to
+    65536 rows); the full lexicographic sort only when some (id, id, ...) tuple
+    repeats, so that y and the weight must break the tie.
+    """
+    order = np.arange(len(idx))
+    for f in reversed(range(idx.shape[1])):
+        order = order[stable_argsort(idx[order, f], sizes[f])]
+    sorted_idx = idx[order]
+    if len(order) > 1 and (sorted_idx[1:] == sorted_idx[:-1]).all(axis=1).any():
+        return np.lexsort([sample_weight, y, *idx.T[::-1]])
+    return order

@@ -9,7 +9,7 @@ def solve_users(user_rows, item_vectors, targets, sample_weight, alpha, row_alph
     With the item side, ``w`` and ``mu`` fixed, a rating's prediction
     ``mu + b_i + b_u + p_u . (w * q_i)`` is linear in ``(p_u, b_u)``, and the
     training objective restricted to one user's parameters (squared error plus the
-    per-rating penalty, see :func:`skgmf._training.train`) is a ridge regression:
+    per-rating penalty, see :func:`skgmf._adam.train`) is a ridge regression:
 
     .. math:: \\min_{p, b} \\sum_r s_r \\big[(t_r - p^\\top v_r - b)^2
               + \\alpha (\\|p\\|^2 + b^2)\\big] + \\beta (\\|p\\|^2 + b^2)

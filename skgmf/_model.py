@@ -1,76 +1,18 @@
 """Keras architecture of (biased) Generalized Matrix Factorization."""
 # License: BSD 3 clause
 
-import os
-import sys
-import tempfile
-import threading
 from itertools import combinations
 
 import numpy as np
+
+# Imported here too: callers still take it from this module.
+from ._backend import import_keras
 
 # Names of the first two fields; further fields are context ("field_2", ...).
 FIELD_NAMES = ("user", "item")
 
 # Standard deviation of the initial embeddings; the value Surprise's SVD uses.
 INIT_STD = 0.1
-
-# File descriptor 2 and TF_CPP_MIN_LOG_LEVEL are process-wide: one thread at a
-# time may redirect and restore them, and a thread that finds the import under way
-# waits for it rather than taking a half-imported module from sys.modules.
-_IMPORT_LOCK = threading.Lock()
-
-
-def import_keras():
-    """Import Keras on TensorFlow, hiding TensorFlow's C++ start-up lines.
-
-    TensorFlow prints oneDNN, CUDA-stub and ``cuInit`` lines to the process's
-    standard error when it loads, even with ``TF_CPP_MIN_LOG_LEVEL=3``. When
-    TensorFlow is not imported yet, its import runs with file descriptor 2
-    redirected to a temporary file, and with ``TF_CPP_MIN_LOG_LEVEL=3`` unless the
-    user set that variable; both are restored afterwards (TensorFlow keeps the
-    level it read for its C++ logs). If the import fails, the hidden lines are
-    printed with the error. Import TensorFlow before skgmf does to see them.
-    """
-    with _IMPORT_LOCK:
-        if "tensorflow" in sys.modules:
-            import keras
-
-            return keras
-        return _import_quietly()
-
-
-def _import_quietly():
-    """Import Keras and TensorFlow with fd 2 redirected; hold ``_IMPORT_LOCK``."""
-    own_level = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-    if own_level:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    try:
-        try:
-            sys.stderr.flush()
-            saved = os.dup(2)
-        except (OSError, ValueError):  # no usable file descriptor 2
-            saved = None
-        with tempfile.TemporaryFile() as log:
-            if saved is not None:
-                os.dup2(log.fileno(), 2)
-            try:
-                import keras
-                import tensorflow  # noqa: F401
-            except BaseException:
-                if saved is not None:
-                    os.dup2(saved, 2)
-                    log.seek(0)
-                    sys.stderr.write(log.read().decode(errors="replace"))
-                raise
-            finally:
-                if saved is not None:
-                    os.dup2(saved, 2)
-                    os.close(saved)
-    finally:
-        if own_level:
-            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return keras
 
 
 def field_name(field):

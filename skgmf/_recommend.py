@@ -4,9 +4,9 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
-from ._encoding import check_ids_present, id_kind, lookup_ids, plain_value, warn_unknown_ids
+from ._encoding import check_ids_present, id_kind, plain_value, warn_unknown_ids
+from ._params import linear_in, score_block
 
 # Scores held at once by recommend / similar_items (users or items x candidates).
 _SCORE_BLOCK = 1 << 22
@@ -15,36 +15,34 @@ _SCORE_BLOCK = 1 << 22
 class RecommenderMixin:
     """``recommend`` and ``similar_items`` for a fitted two-field GMF.
 
-    Reads ``categories_``, ``factors_``, ``biases_``, ``coef_``, ``intercept_`` and
-    the interactions seen in ``fit`` (``_seen``, ``_item_counts``); NumPy only.
+    Reads the fitted state once per call (its vocabularies, parameters and the
+    interactions seen so far); NumPy only.
     """
 
     def _check_two_fields(self, what):
-        check_is_fitted(self)
-        if len(self.categories_) != 2:
+        """The fitted state, if the model has exactly two fields (user, item)."""
+        state = self._fitted()
+        if len(state.vocabularies) != 2:
             raise ValueError(
                 f"{what} needs a model of exactly two fields (user, item); this one "
-                f"was fitted on {len(self.categories_)} columns."
+                f"was fitted on {len(state.vocabularies)} columns."
             )
+        return state
 
-    def _fitted_kind(self, field):
-        """:func:`id_kind` of the ids of ``field`` in ``fit``."""
-        kinds = getattr(self, "_id_kinds", None)
-        return kinds[field] if kinds else None
-
-    def _item_rows(self, items):
+    def _item_rows(self, state, items):
         """Rows of the item ids ``items``, which must all be known."""
         items = np.asarray(items)
         if items.ndim != 1:
             raise ValueError(f"items must be one-dimensional, got shape {items.shape}.")
         check_ids_present(items, "items")
-        rows = lookup_ids(self.categories_[1], items, field=1)
+        vocabulary = state.vocabularies[1]
+        rows = vocabulary.rows(items, field=1)
         if (rows < 0).any():
             unknown = items[rows < 0]
             raise ValueError(
                 f"items holds {len(unknown)} ids not seen in fit, e.g. "
                 f"{plain_value(unknown[0])!r}"
-                f"{_kind_hint(items, self._fitted_kind(1))}."
+                f"{_kind_hint(items, vocabulary.kind)}."
             )
         return rows
 
@@ -93,49 +91,49 @@ class RecommenderMixin:
         scores : ndarray of shape (n_users, k)
             Only if ``return_scores``.
         """
-        self._check_two_fields("recommend")
+        state = self._check_two_fields("recommend")
         if not isinstance(k, Integral) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}.")
         users = np.asarray(users)
         if users.ndim != 1:
             raise ValueError(f"users must be one-dimensional, got shape {users.shape}.")
         check_ids_present(users, "users")
-        user_rows = lookup_ids(self.categories_[0], users, field=0)
+        user_vocabulary, item_vocabulary = state.vocabularies
+        user_rows = user_vocabulary.rows(users, field=0)
         warn_unknown_ids(
-            users, user_rows, self.categories_[0], self._fitted_kind(0), "users",
+            users, user_rows, user_vocabulary.ids, user_vocabulary.kind, "users",
             "they get the most popular items, with score NaN",
         )
         if items is None:
-            candidates = np.arange(len(self.categories_[1]))
+            candidates = np.arange(len(item_vocabulary))
         else:
-            candidates = np.unique(self._item_rows(items))  # repeats count once
+            candidates = np.unique(self._item_rows(state, items))  # repeats count once
         if k > len(candidates):
             raise ValueError(f"k={k} exceeds the {len(candidates)} candidate items.")
-        item_ids, fill_value = _output_ids(self.categories_[1], fill_value)
+        item_ids, fill_value = _output_ids(item_vocabulary.ids, fill_value)
         fill_checked = False
 
-        item_vectors = self.factors_[1][candidates] * self.coef_
-        item_bias = self.intercept_ + self.biases_[1][candidates]
+        item_terms = linear_in(state.params, 0, candidates)  # shared by every block
         ids = np.empty((len(users), k), dtype=item_ids.dtype)
         scores = np.full((len(users), k), np.nan)
-        popular = candidates[np.argsort(-self._item_counts[candidates], kind="stable")]
+        counts = state.interactions.item_counts
+        popular = candidates[np.argsort(-counts[candidates], kind="stable")]
         ids[user_rows < 0] = item_ids[popular[:k]]
         known = np.flatnonzero(user_rows >= 0)
         block = max(1, _SCORE_BLOCK // len(candidates))
         for start in range(0, len(known), block):
             where = known[start : start + block]
             rows = user_rows[where]
-            s = self.factors_[0][rows] @ item_vectors.T
-            s += self.biases_[0][rows, None] + item_bias
+            s = score_block(state.params, rows, candidates, item_terms)
             if exclude_seen:
-                seen = self._seen[rows][:, candidates].tocoo()
+                seen = state.interactions.seen[rows][:, candidates].tocoo()
                 s[seen.row, seen.col] = -np.inf
             top, top_scores = _top_k(s, k)
             block_ids = item_ids[candidates[top]]
             padded = top_scores == -np.inf
             if padded.any():
                 if not fill_checked:
-                    _check_fill_is_no_item(self.categories_[1], fill_value)
+                    _check_fill_is_no_item(item_vocabulary, fill_value)
                     fill_checked = True
                 block_ids[padded] = fill_value
             ids[where], scores[where] = block_ids, top_scores
@@ -163,17 +161,18 @@ class RecommenderMixin:
         scores : ndarray of shape (n_items, k)
             Only if ``return_scores``.
         """
-        self._check_two_fields("similar_items")
+        state = self._check_two_fields("similar_items")
         if not isinstance(k, Integral) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}.")
-        rows = self._item_rows(items)
-        n_items = len(self.categories_[1])
+        rows = self._item_rows(state, items)
+        item_ids = state.vocabularies[1].ids
+        n_items = len(item_ids)
         if k > n_items - 1:
             raise ValueError(f"k={k} exceeds the {n_items - 1} other items.")
-        vectors = self.factors_[1] * self.coef_
+        vectors = state.params.factors[1] * state.params.coef
         norms = np.linalg.norm(vectors, axis=1)
         unit = vectors / np.where(norms > 0, norms, 1.0)[:, None]
-        ids = np.empty((len(items), k), dtype=self.categories_[1].dtype)
+        ids = np.empty((len(items), k), dtype=item_ids.dtype)
         scores = np.empty((len(items), k))
         block = max(1, _SCORE_BLOCK // n_items)
         for start in range(0, len(rows), block):
@@ -181,7 +180,7 @@ class RecommenderMixin:
             s = unit[r] @ unit.T
             s[np.arange(len(r)), r] = -np.inf
             top, scores[start : start + len(r)] = _top_k(s, k)
-            ids[start : start + len(r)] = self.categories_[1][top]
+            ids[start : start + len(r)] = item_ids[top]
         return (ids, scores) if return_scores else ids
 
 
@@ -229,19 +228,20 @@ def _output_ids(item_ids, fill_value):
     return item_ids.astype(object), fill_value
 
 
-def _check_fill_is_no_item(item_ids, fill_value):
+def _check_fill_is_no_item(vocabulary, fill_value):
     """Raise if the padding value is a known item id (NaN and None never are)."""
     try:
         if fill_value is None or fill_value != fill_value or hash(fill_value) is None:
             return
     except TypeError:  # unhashable: no id
         return
+    item_ids = vocabulary.ids
     if item_ids.dtype.kind in "iuf":
         # Numeric ids are sorted (np.unique in encode_ids).
         pos = np.searchsorted(item_ids, fill_value)
         known = pos < len(item_ids) and item_ids[pos] == fill_value
     else:
-        known = lookup_ids(item_ids, np.array([fill_value], dtype=object))[0] >= 0
+        known = vocabulary.rows(np.array([fill_value], dtype=object))[0] >= 0
     if known:
         raise ValueError(
             f"fill_value={plain_value(fill_value)!r} is a known item id; pass another "

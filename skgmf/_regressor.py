@@ -5,11 +5,14 @@ import warnings
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseGMF, _column_where, _extend_ids, _move_rows
-from ._encoding import id_kind, lookup_ids, plain_value, warn_unknown_ids
+from ._base import BaseGMF
+from ._columns import column_where
+from ._encoding import plain_value, warn_unknown_ids
+from ._interactions import row_weights
+from ._params import GMFParameters, decision_function, linear_in, move_rows
 from ._recommend import _kind_hint
+from ._state import FittedState
 
 
 class GMFRegressor(RegressorMixin, BaseGMF):
@@ -390,18 +393,19 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         """
         from ._fold_in import solve_users
 
-        check_is_fitted(self)
+        old = self._fitted()
         self._check_two_fields("partial_fit_users")
         settings = self._fitted_settings()
         X, y, sample_weight = self._validated_rows(X, y, sample_weight, reset=False)
-        y, fitted_targets = self._update_targets(y)
-        item_rows = lookup_ids(self.items_, X[:, 1], field=1)
+        y = self._update_targets(y)
+        users, items = old.vocabularies
+        item_rows = items.rows(X[:, 1], field=1)
         unknown = item_rows < 0
         if unknown.all():
             raise ValueError(
                 f"partial_fit_users keeps the item tables, but none of the {len(X)} rows "
                 f"of X has an item seen in fit (e.g. {plain_value(X[0, 1])!r}"
-                f"{_kind_hint(X[:, 1], self._fitted_kind(1))}); use partial_fit to "
+                f"{_kind_hint(X[:, 1], items.kind)}); use partial_fit to "
                 "learn new items."
             )
         if unknown.any():
@@ -416,47 +420,44 @@ class GMFRegressor(RegressorMixin, BaseGMF):
             known = ~unknown
             X, y, sample_weight = X[known], y[known], sample_weight[known]
             item_rows = item_rows[known]
-        warn_unknown_ids(X[:, 0], None, self.users_, self._fitted_kind(0),
-                         _column_where(0), "they become new ids")
-        users, move, user_rows = _extend_ids(self.users_, X[:, 0], field=0)
+        warn_unknown_ids(X[:, 0], None, users.ids, users.kind, column_where(0),
+                         "they become new ids")
+        users, move, user_rows = users.extend(X[:, 0], field=0)
+        vectors, offsets = linear_in(old.params, 0, item_rows)
         solved, factors, biases = solve_users(
-            user_rows, self.item_factors_[item_rows] * self.coef_,
-            y - self.intercept_ - self.item_bias_[item_rows], sample_weight,
+            user_rows, vectors, y - offsets, sample_weight,
             settings["alpha"], settings["row_alpha"],
         )
-        user_factors = _move_rows(self.user_factors_, move, len(users))
-        user_bias = _move_rows(self.user_bias_, move, len(users))
-        if len(users) == len(self.users_):  # nothing moved: no shared arrays written
-            user_factors, user_bias = user_factors.copy(), user_bias.copy()
+        params = old.params
+        # Copies: the fitted tables are shared with readers of the old state.
+        user_factors = np.array(move_rows(params.factors[0], move, len(users)))
+        user_bias = np.array(move_rows(params.biases[0], move, len(users)))
         user_factors[solved], user_bias[solved] = factors, biases
+        params = GMFParameters((user_factors, *params.factors[1:]),
+                               (user_bias, *params.biases[1:]), params.coef,
+                               params.intercept)
+        sizes = [len(users), len(items)]
+        moves = [move, np.arange(len(items), dtype=np.int32)]
         idx = np.column_stack([user_rows, item_rows]).astype(np.int32)
-        seen, item_counts = self._interactions(
-            idx, y, [len(users), len(self.items_)],
-            [move, np.arange(len(self.items_), dtype=np.int32)],
+        weights = None
+        if old.interactions.row_weights is not None:
+            # solver="sgd": the users' rows count in its per-row penalty from now on.
+            weights = row_weights(idx, sample_weight / settings["weight_scale"], sizes)
+        interactions = old.interactions.updated(
+            moves, sizes, idx, self._positive_rows(y), row_weights=weights,
             count_seen=False,  # a known user's ratings are given again, not added
         )
-        state = getattr(self, "_optimizer_state", None)
-        if state is not None:
-            moments = tuple(_move_rows(m, move, len(users)) for m in state.tables[0])
-            self._optimizer_state = state._replace(tables=[moments, *state.tables[1:]])
-        counts = self.__dict__.get("_row_counts")
-        if counts is not None:  # solver="sgd": the users' rows count from now on
-            user_counts = _move_rows(counts[0], move, len(users)) + np.bincount(
-                user_rows, weights=sample_weight / settings["weight_scale"],
-                minlength=len(users))
-            self._row_counts = [user_counts, counts[1]]
-        self.categories_ = [users, *self.categories_[1:]]
-        if getattr(self, "_id_kinds", None):
-            self._id_kinds = [id_kind(users), *self._id_kinds[1:]]
-        self.factors_ = [user_factors, *self.factors_[1:]]
-        self.biases_ = [user_bias, *self.biases_[1:]]
-        self._seen, self._item_counts = seen, item_counts
-        for name, value in fitted_targets.items():
-            setattr(self, name, value)
-        self.__dict__.pop("_keras_model", None)  # rebuilt from the tables
+        optimizer_state = getattr(self, "_optimizer_state", None)
+        if optimizer_state is not None:
+            moments = tuple(move_rows(m, move, len(users)) for m in optimizer_state.tables[0])
+            optimizer_state = optimizer_state._replace(
+                tables=[moments, *optimizer_state.tables[1:]])
+        self._assign(FittedState((users, items), params.frozen(), interactions,
+                                 self._rating_range(y, old.rating_range)))
+        self._optimizer_state = optimizer_state
         return self
 
-    def _solve_new_rows(self, factors, biases, moves, idx, y, sample_weight):
+    def _solve_new_rows(self, params, moves, idx, y, sample_weight):
         """Fold in the users, then the items, that a ``partial_fit`` adds.
 
         A new user's row is the ridge solution of its ratings of known items (as
@@ -464,11 +465,12 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         known or just solved: a newcomer is served as well as the model can from
         the first call, instead of from a random row that one epoch barely moves.
         """
-        if len(factors) != 2:
-            return
+        if len(params.factors) != 2:
+            return params
         from ._fold_in import solve_users
 
         settings = self._fitted_settings()
+        factors, biases = list(params.factors), list(params.biases)
         is_new = []
         for move, table in zip(moves, factors):
             new = np.ones(len(table), dtype=bool)
@@ -479,14 +481,16 @@ class GMFRegressor(RegressorMixin, BaseGMF):
             rows = is_new[f][idx[:, f]] & solved[other][idx[:, other]]
             if not rows.any():
                 continue
-            mine, theirs = idx[rows, f], idx[rows, other]
+            current = GMFParameters(factors, biases, params.coef, params.intercept)
+            vectors, offsets = linear_in(current, f, idx[rows, other])
             done, vectors, bias = solve_users(
-                mine, factors[other][theirs] * self.coef_,
-                y[rows] - self.intercept_ - biases[other][theirs],
-                sample_weight[rows], settings["alpha"], settings["row_alpha"],
+                idx[rows, f], vectors, y[rows] - offsets, sample_weight[rows],
+                settings["alpha"], settings["row_alpha"],
             )
+            # Rows of new ids: arrays of this update, written in place.
             factors[f][done], biases[f][done] = vectors, bias
             solved[f][done] = True
+        return GMFParameters(factors, biases, params.coef, params.intercept)
 
     def predict(self, X):
         """Predict the ratings of the rows of ``X``.
@@ -501,21 +505,33 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         y_pred : ndarray of shape (n_samples,)
             Predicted ratings, clipped to ``rating_range_``.
         """
-        return np.clip(self._decision_idx(self._encode_X(X)), *self.rating_range_)
+        state, idx = self._encode_X(X)
+        return np.clip(decision_function(state.params, idx), *state.rating_range)
+
+    @property
+    def rating_range_(self):
+        return self._fitted().rating_range
 
     def _encode_targets(self, y, classes=None):
-        y = y.astype(np.float32)
-        self.rating_range_ = (float(y.min()), float(y.max()))
-        return y
+        return y.astype(np.float32)
 
     def _update_targets(self, y, classes=None):
-        y = y.astype(np.float32)
-        low, high = self.rating_range_
-        return y, {"rating_range_": (min(low, float(y.min())), max(high, float(y.max())))}
+        return y.astype(np.float32)
 
-    def _validation_score(self, idx, y, sample_weight):
+    def _rating_range(self, y, previous=None):
+        low, high = float(y.min()), float(y.max())
+        if previous is not None:
+            low, high = min(low, previous[0]), max(high, previous[1])
+        return (low, high)
+
+    def _validation_scorer(self, rows, seed, sampler, rating_range):
         # Imported here, as RegressorMixin.score does: sklearn.metrics is slow to import.
         from sklearn.metrics import r2_score
 
-        y_pred = np.clip(self._decision_idx(idx), *self.rating_range_)
-        return r2_score(y, y_pred, sample_weight=sample_weight)
+        idx, y, sample_weight = rows
+
+        def score(params):
+            y_pred = np.clip(decision_function(params, idx), *rating_range)
+            return r2_score(y, y_pred, sample_weight=sample_weight)
+
+        return score

@@ -344,25 +344,22 @@ def epoch_learning_rates(learning_rate, schedule, max_iter):
 INVERSE_DECAY = 0.3
 
 
-def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_alpha,
+def train(params, epochs, *, loss, rates, alpha, row_alpha,
           row_counts=None, weight_scale=1.0, fixed_rows=True, validate=None, tol=1e-4,
           n_iter_no_change=3, verbose=0, seed=0):
-    """Per-rating SGD epochs over the rows ``epochs`` yields; tables updated in place.
+    """Per-rating SGD epochs over the rows ``epochs`` yields: NumPy in, NumPy out.
 
     The estimator's training entry point for ``solver="sgd"``, with the stopping
-    rules of :func:`skgmf._training.train` (MLPRegressor's).
+    rules of :func:`skgmf._adam.train` (MLPRegressor's).
 
     Parameters
     ----------
-    factors, biases : list of ndarray
-        ``[P, Q]`` (float32, C-contiguous) and ``[b_u, b_i]`` (float32), updated in
-        place.
-    coef : ndarray of shape (n_factors,)
-        ``w``, fixed (ones: learning it lost accuracy on validation).
-    intercept : float
-        ``mu``, fixed.
+    params : GMFParameters
+        Two fields' tables ``[P, Q]``, biases ``[b_u, b_i]``, ``w`` and ``mu`` to
+        start from; left as they are (training updates copies). ``w`` (ones:
+        learning it lost accuracy on validation) and ``mu`` stay fixed.
     epochs : iterator of (perm, (idx, y, sample_weight))
-        As for :func:`skgmf._training.train`. With ``fixed_rows`` only its first
+        As for :func:`skgmf._adam.train`. With ``fixed_rows`` only its first
         item is drawn: the rows are gathered once in its order, and each epoch
         visits runs of ``_BLOCK`` of them in a fresh random order (as fast as
         streaming). Otherwise every epoch draws new rows (fresh negatives) and
@@ -382,8 +379,8 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
         The sample weights are divided by it: the mean weight of ``fit``'s rows
         (see Notes).
     validate : callable or None
-        ``validate()`` scores the current tables (higher is better): early
-        stopping, and the best epoch's tables are restored at the end.
+        ``validate(params)`` scores the current parameters (higher is better):
+        early stopping, and the best epoch's tables are kept at the end.
     tol, n_iter_no_change, verbose
         As in the estimators.
     seed : int
@@ -391,6 +388,8 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
 
     Returns
     -------
+    params : GMFParameters
+        The trained parameters (new arrays).
     loss_curve : list of float
     validation_scores : list of float or None
     converged : bool
@@ -406,15 +405,19 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
     not scale the steps (a weight multiplies a rating's step): weights of 5 train
     the model weights of 1 train. ``row_counts`` are in the same unit.
     """
+    from ._params import GMFParameters
     from ._stopping import EpochMonitor
 
-    P, Q = factors
-    bu, bi = biases
+    params = params.copy()
+    (P, Q), (bu, bi), coef = params.factors, params.biases, params.coef
+    P, Q = np.ascontiguousarray(P), np.ascontiguousarray(Q)
+    params = GMFParameters([P, Q], [bu, bi], coef, params.intercept)
     loss_code = SQUARED if loss == "squared_error" else LOGISTIC
-    mu = np.array([intercept], dtype=np.float32)
+    mu = np.array([params.intercept], dtype=np.float32)
     state = np.array([np.random.default_rng(seed).integers(0, 2**63)], dtype=np.uint64)
     monitor = EpochMonitor(len(rates), tol=tol, n_iter_no_change=n_iter_no_change,
-                           validate=validate, verbose=verbose)
+                           validate=None if validate is None else lambda: validate(params),
+                           verbose=verbose)
     best_tables = None
     rows_seen = data = None
     for rate in rates:
@@ -454,7 +457,7 @@ def train(factors, biases, coef, intercept, epochs, *, loss, rates, alpha, row_a
             table[...] = saved
     kept_epoch = (monitor.best_epoch if best_tables is not None
                   else len(monitor.loss_curve) - 1)
-    return monitor.loss_curve, monitor.scores, monitor.converged, kept_epoch
+    return params, monitor.loss_curve, monitor.scores, monitor.converged, kept_epoch
 
 
 def _penalties(counts, alpha, row_alpha):

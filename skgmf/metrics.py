@@ -288,7 +288,7 @@ class SampledRankingScorer:
         score : float
             Mean ``metric`` at ``k`` over the relevant rows.
         """
-        from ._encoding import lookup_ids
+        from ._params import decision_function
         from ._sampling import NegativeSampler
 
         if sample_weight is not None:
@@ -298,7 +298,7 @@ class SampledRankingScorer:
             model = estimator[-1]
             if len(estimator) > 1:
                 X = estimator[:-1].transform(X)
-        model._check_two_fields("SampledRankingScorer")
+        state = model._check_two_fields("SampledRankingScorer")
         X = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=object)
         relevant = np.ones(len(X), dtype=bool)
         if y is not None:
@@ -308,22 +308,21 @@ class SampledRankingScorer:
             elif hasattr(model, "classes_"):  # rows of the interaction label
                 # Models pickled before pos_label have no _positive_index: classes_[1].
                 relevant = y == model.classes_[getattr(model, "_positive_index", 1)]
-        users = lookup_ids(model.categories_[0], X[relevant, 0], field=0)
-        items = lookup_ids(model.categories_[1], X[relevant, 1], field=1)
+        users = state.vocabularies[0].rows(X[relevant, 0], field=0)
+        items = state.vocabularies[1].rows(X[relevant, 1], field=1)
         known = (users >= 0) & (items >= 0)
         users, items = users[known], items[known]
         if len(users) == 0:
             raise ValueError("No relevant test row has a user and an item seen in fit.")
-        seen = model._seen.tocoo()
         observed = np.concatenate(
-            [np.column_stack([seen.row, seen.col]), np.column_stack([users, items])]
+            [np.column_stack(state.interactions.pairs()), np.column_stack([users, items])]
         )
-        sampler = NegativeSampler(observed, len(model.categories_[1]))
+        sampler = NegativeSampler(observed, len(state.vocabularies[1]))
         rng = np.random.default_rng(self.random_state)
         negatives = sampler.sample(np.repeat(users, self.n_negatives), rng)
         candidates = np.column_stack([items, negatives.reshape(-1, self.n_negatives)])
         idx = np.column_stack([np.repeat(users, candidates.shape[1]), candidates.ravel()])
-        scores = model._decision_idx(idx.astype(np.int32)).reshape(candidates.shape)
+        scores = decision_function(state.params, idx).reshape(candidates.shape)
         relevance = np.zeros(candidates.shape, dtype=bool)
         relevance[:, 0] = True
         return _METRICS[self.metric](relevance, scores, k=self.k)

@@ -52,8 +52,8 @@ def test_single_field_model_is_bias_plus_weighted_factors():
     # One field: mu + b_u + w^T p_u, in the Keras model, in training's formula and
     # in the NumPy scoring, on the same weights.
     tf = pytest.importorskip("tensorflow")
-    from skgmf import GMFRegressor
-    from skgmf._training import gmf_output
+    from skgmf._adam import gmf_output
+    from skgmf._params import GMFParameters, decision_function
 
     rng = np.random.default_rng(0)
     model = build_gmf([5], 4, intercept=0.7, seed=2)
@@ -67,6 +67,6 @@ def test_single_field_model_is_bias_plus_weighted_factors():
     training = gmf_output([tf.constant(factors[0][rows])], [tf.constant(biases[0][rows])],
                           tf.constant(coef), tf.constant(intercept, tf.float32))
     assert_allclose(training.numpy(), keras_out, rtol=1e-5, atol=1e-6)
-    est = GMFRegressor()  # the NumPy scoring reads these four attributes only
-    est.factors_, est.biases_, est.coef_, est.intercept_ = factors, biases, coef, intercept
-    assert_allclose(est._decision_rows(rows[:, None]), keras_out, rtol=1e-5, atol=1e-6)
+    params = GMFParameters(factors, biases, coef, intercept)  # the NumPy scoring
+    assert_allclose(decision_function(params, rows[:, None]), keras_out, rtol=1e-5,
+                    atol=1e-6)

@@ -16,6 +16,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
 from skgmf import GMFClassifier, GMFRegressor
+from skgmf._params import decision_function
 from skgmf._model import INIT_STD
 
 from .conftest import FAST_PARAMS
@@ -53,7 +54,8 @@ def updated(split):
     est = GMFRegressor(**ADAM).fit(X_old, y_old)
     before = {name: pickle.loads(pickle.dumps(getattr(est, name)))
               for name in ("categories_", "factors_", "biases_", "coef_", "intercept_",
-                           "_optimizer_state", "loss_curve_", "n_iter_", "_item_counts")}
+                           "_optimizer_state", "loss_curve_", "n_iter_")}
+    before["_item_counts"] = est._state.interactions.item_counts
     before["predict"] = est.predict(np.concatenate([X_old, X_new]))
     est.partial_fit(X_new, y_new)
     return before, est
@@ -211,21 +213,25 @@ class TestNewIds:
         rows = rows_of(est.users_, [10, 20])
         assert not np.allclose(est.user_factors_[rows[0]], est.user_factors_[rows[1]])
 
-    def test_no_new_id_keeps_the_tables_and_the_keras_model(self, split):
+    def test_no_new_id_keeps_the_tables_and_the_keras_model_follows(self, split):
         (X_old, y_old), _ = split
         est = GMFRegressor(**ADAM).fit(X_old, y_old)
         model = est.model_
         est.partial_fit(X_old[:500], y_old[:500])
-        assert est.model_ is model
         assert est.factors_[0].shape[0] == len(np.unique(X_old[:, 0]))
+        # model_ is derived from the parameters: built anew for the updated ones.
+        assert est.model_ is not model and est.model_ is est.model_
+        assert_array_equal(est.model_.get_layer("user_embedding").get_weights()[0],
+                           est.user_factors_)
 
     def test_model_reflects_the_update(self, split, updated):
         (_, _), (X_new, _) = split
         _, est = updated
-        idx = est._encode_X(X_new)
+        state, idx = est._encode_X(X_new)
         assert (idx >= 0).all()
         keras_out = est.model_.predict([idx[:, :1], idx[:, 1:]], verbose=0)[:, 0]
-        assert_allclose(keras_out, est._decision_idx(idx), rtol=1e-5, atol=1e-5)
+        assert_allclose(keras_out, decision_function(state.params, idx), rtol=1e-5,
+                        atol=1e-5)
         restored = pickle.loads(pickle.dumps(est))  # model_ rebuilt from the tables
         for got, expected in zip(restored.model_.get_weights(), est.model_.get_weights()):
             assert_array_equal(got, expected)
@@ -302,7 +308,7 @@ class TestBookkeeping:
         before, est = updated
         all_items = np.concatenate([X_old[:, 1], X_new[:, 1]])
         counts = pd.Series(all_items).value_counts()
-        assert_array_equal(est._item_counts, counts.reindex(est.items_).to_numpy())
+        assert_array_equal(est._state.interactions.item_counts, counts.reindex(est.items_).to_numpy())
         # A new item everyone took becomes what an unknown user gets first.
         est2 = pickle.loads(pickle.dumps(est))
         X_hit = np.column_stack([np.arange(300), np.full(300, 999)])
@@ -336,7 +342,7 @@ class TestClassifier:
         # Drawn from the whole catalogue, new items included.
         new_items = rows_of(est.items_, [3, 7, 11])
         assert np.isin(negatives[:, 1], new_items).any()
-        assert not hasattr(est, "_sampler")
+        assert "_sampler" not in vars(est)
 
     def test_classes_follow_the_first_call(self, split):
         (X_old, y_old), (X_new, y_new) = split
@@ -415,8 +421,8 @@ class TestValidation:
 
     @pytest.mark.parametrize("solver", ["sgd", "adam"])
     def test_a_failed_update_leaves_the_model_as_it_was(self, split, monkeypatch, solver):
+        import skgmf._adam
         import skgmf._sgd
-        import skgmf._training
 
         (X_old, y_old), (X_new, y_new) = split
         est = GMFRegressor(**FAST_PARAMS, solver=solver).fit(X_old, y_old)
@@ -424,13 +430,18 @@ class TestValidation:
         users, model = est.users_, est.model_
         tables = [table.copy() for table in est.factors_]
 
-        def broken(*args, **kwargs):
-            if solver == "sgd":  # after writing into the tables it was given
-                for table in args[0]:
+        def broken(params, *args, **kwargs):
+            # After writing into whatever it may write into: the fitted tables are
+            # read-only, the grown ones this update's own.
+            for table in params.factors:
+                if table.flags.writeable:
                     table[:] = 0
+                else:
+                    with pytest.raises(ValueError, match="read-only"):
+                        table[:] = 0
             raise RuntimeError("training failed")
 
-        monkeypatch.setattr(skgmf._sgd if solver == "sgd" else skgmf._training, "train",
+        monkeypatch.setattr(skgmf._sgd if solver == "sgd" else skgmf._adam, "train",
                             broken)
         with pytest.raises(RuntimeError, match="training failed"):
             est.partial_fit(X_new, y_new)
@@ -438,9 +449,7 @@ class TestValidation:
         assert_array_equal(est.predict(X_new), expected)
         for table, saved in zip(est.factors_, tables):
             assert_array_equal(table, saved)
-        if solver == "adam":  # training wrote into it: rebuilt from the unchanged tables
-            assert est.model_ is not model
-        assert_allclose(est.model_.get_weights()[0], model.get_weights()[0])
+        assert est.model_ is model  # the state it was built from is unchanged
 
 
 class TestSaving:
@@ -531,11 +540,13 @@ class TestFoldIn:
         rated = set(X_new[known & (X_new[:, 0] == 10), 1].tolist())
         recommended = est.recommend([10], k=len(est.items_) - len(rated))[0]
         assert not rated & set(recommended.tolist())
-        assert est._item_counts.sum() == before._item_counts.sum() + known.sum()
+        counts = est._state.interactions.item_counts
+        assert counts.sum() == before._state.interactions.item_counts.sum() + known.sum()
         assert est._optimizer_state.tables[0][0].shape[0] == len(est.users_)
-        idx = est._encode_X(X_new[known][:200])
+        state, idx = est._encode_X(X_new[known][:200])
         keras_out = est.model_.predict([idx[:, :1], idx[:, 1:]], verbose=0)[:, 0]
-        assert_allclose(keras_out, est._decision_idx(idx), rtol=1e-5, atol=1e-5)
+        assert_allclose(keras_out, decision_function(state.params, idx), rtol=1e-5,
+                        atol=1e-5)
         est2 = pickle.loads(pickle.dumps(est))
         est2._optimizer_state = est._optimizer_state
         est2.partial_fit(X_new[:100], np.full(100, 3.0))  # the moved state fits
@@ -593,11 +604,11 @@ class TestFoldIn:
 def test_fold_in_of_a_known_user_does_not_count_their_ratings_twice(low_rank_ratings):
     X, y = low_rank_ratings
     est = GMFRegressor(n_factors=4, max_iter=2, batch_size=1024, random_state=0).fit(X, y)
-    counts = est._item_counts.copy()
+    counts = est._state.interactions.item_counts.copy()
     user = est.users_[0]
     rows = X[:, 0] == user
     est.partial_fit_users(X[rows], y[rows])
-    np.testing.assert_array_equal(est._item_counts, counts)
+    np.testing.assert_array_equal(est._state.interactions.item_counts, counts)
     new_user = np.column_stack([np.full(3, 10_000), X[:3, 1]])
     est.partial_fit_users(new_user, y[:3])
-    assert est._item_counts.sum() == counts.sum() + 3  # a new user's ratings do count
+    assert est._state.interactions.item_counts.sum() == counts.sum() + 3  # a new user's ratings do count

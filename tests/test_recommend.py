@@ -10,6 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import skgmf._recommend
 from skgmf import GMFClassifier, GMFRegressor
+from skgmf._params import decision_function
 
 from .conftest import FAST_PARAMS
 
@@ -32,7 +33,7 @@ def brute_force(est, X, user, exclude_seen=True):
     """Every item scored by predict-like arithmetic, best first."""
     items = est.items_
     pairs = np.column_stack([np.repeat(user, len(items)), items])
-    scores = est._decision_idx(np.column_stack([
+    scores = decision_function(est._state.params, np.column_stack([
         np.searchsorted(est.users_, pairs[:, 0]), np.arange(len(items))
     ]).astype(np.int32))
     if exclude_seen:

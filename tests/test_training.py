@@ -9,7 +9,9 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skgmf import GMFClassifier, GMFRegressor
-from skgmf._training import EpochLayout, batch_gradients, gmf_output, learning_rates
+from skgmf._adam import batch_gradients, gmf_output, learning_rates, train
+from skgmf._layout import EpochLayout
+from skgmf._params import GMFParameters, decision_function, init_parameters, to_keras
 
 from .conftest import FAST_PARAMS
 
@@ -88,8 +90,8 @@ def test_epoch_layout_large_tables_take_the_general_sort():
             assert_array_equal(x, z)
 
 
-def keras_reference_fit(est, X, y, n_epochs):
-    """The estimator's training, written with the Keras model and Keras's Adam.
+def keras_reference_fit(model, idx, y, *, alpha, learning_rate, n_epochs):
+    """Our training, written with the Keras model and Keras's Adam.
 
     One batch holds every rating, so every row is used at every step and lazy Adam
     must equal Keras's dense Adam exactly.
@@ -97,15 +99,9 @@ def keras_reference_fit(est, X, y, n_epochs):
     import keras
     import tensorflow as tf
 
-    from skgmf import build_gmf
-    from skgmf._random import spawn_seeds
-
-    init_seed, _, _ = spawn_seeds(est._rng(), 3)
-    users, u = np.unique(X[:, 0], return_inverse=True)
-    items, i = np.unique(X[:, 1], return_inverse=True)
-    model = build_gmf([len(users), len(items)], est.n_factors,
-                      intercept=float(np.mean(y)), seed=init_seed)
-    optimizer = keras.optimizers.Adam(learning_rate=est.learning_rate)
+    u, i = idx[:, 0], idx[:, 1]
+    n_factors = model.get_layer("output").kernel.shape[0]
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
     inputs = [tf.constant(u[:, None], tf.int32), tf.constant(i[:, None], tf.int32)]
     tables = [model.get_layer(name).embeddings
               for name in ("user_embedding", "user_bias", "item_embedding", "item_bias")]
@@ -116,27 +112,121 @@ def keras_reference_fit(est, X, y, n_epochs):
             y_pred = model(inputs)[:, 0]
             rows = [tf.gather(t, idx) for t, idx in zip(tables, (u, u, i, i))]
             penalty = tf.add_n([tf.reduce_sum(tf.square(r), axis=1) for r in rows])
-            objective = tf.reduce_mean(tf.square(target - y_pred) + est.alpha * penalty)
+            objective = tf.reduce_mean(tf.square(target - y_pred) + alpha * penalty)
         variables = model.trainable_variables
         # Dense gradients: Keras's Adam updates IndexedSlices by another rule.
         grads = [tf.convert_to_tensor(g) for g in tape.gradient(objective, variables)]
         optimizer.apply_gradients(zip(grads, variables))
         kernel = output.kernel
-        kernel.assign(kernel * float(np.sqrt(est.n_factors)) / tf.norm(kernel))
+        kernel.assign(kernel * float(np.sqrt(n_factors)) / tf.norm(kernel))
     return model
 
 
 def test_training_is_keras_adam_on_the_keras_model(low_rank_ratings):
+    from skgmf._model import INIT_STD, get_gmf_weights
+
     X, y = low_rank_ratings
-    X, y = X[:3000], y[:3000]
-    est = GMFRegressor(n_factors=4, max_iter=3, batch_size=len(y), learning_rate=0.05,
-                       learning_rate_schedule="constant", solver="adam",
-                       alpha=0.05, random_state=0)
-    with pytest.warns(Warning):  # max_iter: still improving
-        est.fit(X, y)
-    reference = keras_reference_fit(est, X, y, n_epochs=3)
-    for got, expected in zip(est.model_.get_weights(), reference.get_weights()):
-        assert_allclose(got, expected, rtol=2e-4, atol=2e-6)
+    X, y = X[:3000], y[:3000].astype(np.float32)
+    users, u = np.unique(X[:, 0], return_inverse=True)
+    items, i = np.unique(X[:, 1], return_inverse=True)
+    idx = np.column_stack([u, i]).astype(np.int32)
+    params = init_parameters([len(users), len(items)], 4, intercept=float(np.mean(y)),
+                             std=INIT_STD, seed=0, coef="lecun_uniform")
+    options = dict(alpha=0.05, learning_rate=0.05)
+    rows = (idx, y, np.ones(len(y), np.float32))
+    epochs = ((np.arange(len(y), dtype=np.int32), rows) for _ in range(3))
+    got, loss_curve, _, converged, _ = train(
+        params, epochs, loss="squared_error", batch_size=len(y), max_iter=3, tol=1e-4,
+        n_iter_no_change=10, **options,
+    )
+    assert not converged  # still improving after max_iter
+    # Keras's Adam on the Keras model of the same starting parameters.
+    reference = keras_reference_fit(to_keras(params), idx, y, n_epochs=3, **options)
+    expected = get_gmf_weights(reference)
+    for a, b in zip([*got.factors, *got.biases, got.coef, got.intercept],
+                    [*expected[0], *expected[1], expected[2], expected[3]]):
+        assert_allclose(a, b, rtol=2e-4, atol=2e-6)
+
+
+def test_training_takes_and_gives_numpy_parameters_and_leaves_its_inputs(monkeypatch):
+    import skgmf._model
+    from skgmf._adam import AdamState
+
+    def no_keras(*args, **kwargs):
+        raise AssertionError("the engine built a Keras model")
+
+    monkeypatch.setattr(skgmf._model, "build_gmf", no_keras)
+    monkeypatch.setattr(skgmf._model, "build_gmf_from_weights", no_keras)
+    rng = np.random.default_rng(0)
+    n, sizes = 200, [9, 11, 4]
+    idx = np.column_stack([rng.integers(0, size, n) for size in sizes]).astype(np.int32)
+    y = rng.normal(3, 1, n).astype(np.float32)
+    rows = (idx, y, np.ones(n, np.float32))
+    params = init_parameters(sizes, 5, intercept=3.0, std=0.1, seed=0, coef="lecun_uniform")
+    params = params.frozen()  # read-only: the engine must write elsewhere
+    saved = GMFParameters(*(tuple(map(np.copy, t)) if isinstance(t, (list, tuple))
+                            else np.copy(t) for t in params))
+    state = AdamState.zeros(sizes, 5)._replace(step=3.0)
+    for m in state.tables:
+        m[0][:] = rng.uniform(0, 1, m[0].shape)
+        m[1][:] = rng.uniform(0, 1, m[1].shape)
+    saved_state = [a.copy() for m in state.tables for a in m]
+    out, loss_curve, scores, _, new_state = train(
+        params, ((rng.permutation(n), rows) for _ in range(2)), loss="squared_error",
+        alpha=0.01, learning_rate=0.01, batch_size=32, max_iter=2, tol=0.0,
+        n_iter_no_change=10, state=state,
+    )
+    assert len(loss_curve) == 2 and scores is None
+    for a, b in zip([*params.factors, *params.biases, params.coef],
+                    [*saved.factors, *saved.biases, saved.coef]):
+        assert_array_equal(a, b)
+    assert params.intercept == saved.intercept
+    for a, b in zip([a for m in state.tables for a in m], saved_state):
+        assert_array_equal(a, b)
+    assert isinstance(out, GMFParameters)
+    assert isinstance(out.factors, tuple) and isinstance(out.biases, tuple)
+    assert isinstance(out.intercept, float)
+    for a, b in zip([*out.factors, *out.biases, out.coef],
+                    [*params.factors, *params.biases, params.coef]):
+        assert type(a) is np.ndarray and a.dtype == np.float32 and a.shape == b.shape
+        assert a.flags.writeable and not np.shares_memory(a, b)
+        assert not np.allclose(a, b)  # trained
+    assert new_state.step == 3 + 2 * 7
+
+
+def test_early_stopping_returns_the_validated_parameters_of_the_best_epoch():
+    rng = np.random.default_rng(0)
+    n, sizes = 100, [6, 8]
+    idx = np.column_stack([rng.integers(0, size, n) for size in sizes]).astype(np.int32)
+    y = rng.normal(3, 1, n).astype(np.float32)
+    rows = (idx, y, np.ones(n, np.float32))
+    params = init_parameters(sizes, 3, intercept=3.0, std=0.1, seed=0)
+    # A validation score that peaks at epoch 2, then falls: stopped at epoch 4.
+    scores = iter([0.1, 0.5, 0.4, 0.3, 0.2, 0.1])
+    seen = []
+
+    def validate(current):
+        assert isinstance(current, GMFParameters)
+        assert all(type(a) is np.ndarray for a in (*current.factors, current.coef))
+        seen.append(GMFParameters(tuple(map(np.copy, current.factors)),
+                                  tuple(map(np.copy, current.biases)),
+                                  current.coef.copy(), current.intercept))
+        return next(scores)
+
+    out, loss_curve, validation_scores, _, state = train(
+        params, ((rng.permutation(n), rows) for _ in range(6)), loss="squared_error",
+        alpha=0.01, learning_rate=0.01, batch_size=25, max_iter=6, tol=0.0,
+        n_iter_no_change=2, validate=validate,
+    )
+    assert len(loss_curve) == len(seen) == 4
+    assert validation_scores == [0.1, 0.5, 0.4, 0.3]
+    # The weights validate() scored at epoch 2, and Adam's state after it.
+    for a, b in zip([*out.factors, *out.biases, out.coef],
+                    [*seen[1].factors, *seen[1].biases, seen[1].coef]):
+        assert_array_equal(a, b)
+    assert out.intercept == seen[1].intercept
+    assert state.step == 2 * 4
+    assert not np.allclose(seen[1].factors[0], seen[3].factors[0])
 
 
 @pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
@@ -153,7 +243,8 @@ def test_training_output_model_and_predict_agree(Estimator, low_rank_ratings):
         tf.constant(est.coef_), tf.constant(est.intercept_, tf.float32),
     ).numpy()
     keras_out = est.model_.predict([rows[:, :1], rows[:, 1:]], verbose=0)[:, 0]
-    numpy_out = est._decision_idx(rows.astype(np.int32))
+    params = GMFParameters(est.factors_, est.biases_, est.coef_, est.intercept_)
+    numpy_out = decision_function(params, rows.astype(np.int32))
     assert_allclose(training, keras_out, rtol=1e-5, atol=1e-5)
     assert_allclose(numpy_out, keras_out, rtol=1e-5, atol=1e-5)
 
@@ -191,7 +282,7 @@ def test_fits_of_other_latent_sizes_in_one_process_train_their_own_width(low_ran
 
 def lazy_adam_reference(weights, idx, y, sample_weight, perms, *, batch_size, alpha,
                         learning_rate, schedule, lazy=True):
-    """:func:`skgmf._training.train` on two fields, written out in NumPy (float64).
+    """:func:`skgmf._adam.train` on two fields, written out in NumPy (float64).
 
     Every batch takes the gradient of ``scale * sum_r s_r [(y_hat - y)^2 + alpha
     (|p_u|^2 + b_u^2 + |q_i|^2 + b_i^2)]`` at the batch's start, then Adam steps:
@@ -247,9 +338,6 @@ def test_lazy_adam_over_several_batches_equals_a_numpy_reference(schedule):
     # Batches of 5 of 24 ratings over 6 users and 5 items: every batch leaves some
     # rows out, where lazy Adam (the rows a batch uses, and their moments, only)
     # and a dense Adam part.
-    from skgmf._model import build_gmf_from_weights, get_gmf_weights
-    from skgmf._training import train
-
     rng = np.random.default_rng(0)
     n, n_factors, sizes = 24, 3, (6, 5)
     idx = np.column_stack([rng.integers(0, size, n) for size in sizes]).astype(np.int32)
@@ -265,16 +353,15 @@ def test_lazy_adam_over_several_batches_equals_a_numpy_reference(schedule):
     perms = [rng.permutation(n).astype(np.int32) for _ in range(2)]
     options = dict(batch_size=5, alpha=0.1, learning_rate=0.05, schedule=schedule)
 
-    model = build_gmf_from_weights(*weights)
     rows = (idx, y, sample_weight)
-    loss_curve, _, _, state = train(
-        model, ((perm, rows) for perm in perms), max_iter=2, tol=0.0,
-        n_iter_no_change=10, **options,
+    params, loss_curve, _, _, state = train(
+        GMFParameters(*weights), ((perm, rows) for perm in perms), loss="squared_error",
+        max_iter=2, tol=0.0, n_iter_no_change=10, **options,
     )
     expected, expected_loss = lazy_adam_reference(weights, idx, y, sample_weight, perms,
                                                   **options)
-    got = get_gmf_weights(model)
-    for a, b in zip([*got[0], *got[1], got[2], got[3]],
+    got = params
+    for a, b in zip([*got.factors, *got.biases, got.coef, got.intercept],
                     [*expected[0], *expected[1], expected[2], expected[3]]):
         assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert_allclose(loss_curve, expected_loss, rtol=1e-5)
@@ -282,7 +369,7 @@ def test_lazy_adam_over_several_batches_equals_a_numpy_reference(schedule):
     # The reference can tell lazy from dense Adam on these batches.
     dense, _ = lazy_adam_reference(weights, idx, y, sample_weight, perms, lazy=False,
                                    **options)
-    assert not np.allclose(got[0][0], dense[0][0], rtol=1e-3, atol=1e-3)
+    assert not np.allclose(got.factors[0], dense[0][0], rtol=1e-3, atol=1e-3)
 
 
 def test_cosine_learning_rates_decay_from_learning_rate_to_zero():
@@ -377,3 +464,17 @@ def test_popularity_sampling_draws_negatives_as_often_as_items_are_taken(recorde
     uniform = (uniform / uniform.sum(axis=1, keepdims=True))[rows[:, 0]].mean(axis=0)
     assert_allclose(shares["uniform"], uniform, atol=0.01)
     assert np.abs(shares["popularity"] - uniform).max() > 0.05
+
+
+def test_layout_and_engine_import_without_tensorflow():
+    # The epoch layout is NumPy; the engine imports TensorFlow when it trains.
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "import skgmf._adam, skgmf._layout\n"
+            "idx = np.array([[1, 0], [0, 1], [1, 1]], np.int32)\n"
+            "skgmf._layout.EpochLayout([2, 2]).epoch(np.arange(3), idx, idx[:, 0],\n"
+            "                                        idx[:, 1], 2)\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,5 +1,4 @@
-"""What a new user meets in the first hour: fallback warnings, early stopping's
-state, the HTML repr of a loaded model, the data home."""
+"""A new user's first hour: fallback warnings, early stopping, a loaded model's repr, data home."""
 # License: BSD 3 clause
 
 import os
@@ -61,21 +60,22 @@ def test_a_few_unknown_ids_do_not_warn(low_rank_ratings):
 
 def test_early_stopping_keeps_adam_state_of_the_restored_epoch(low_rank_ratings, monkeypatch):
     """The weights and the optimizer state that partial_fit continues from agree."""
-    from skgmf import _training
+    from skgmf import _adam
 
     X, y = low_rank_ratings
     states = []
-    original = _training._adam_state
+    original = _adam._adam_state
 
     def recording(*args):
         state = original(*args)
         states.append(state)
         return state
 
-    monkeypatch.setattr(_training, "_adam_state", recording)
+    monkeypatch.setattr(_adam, "_adam_state", recording)
     # A validation score that peaks at epoch 2, then falls: stopped at epoch 4.
     scores = iter([0.1, 0.5, 0.4, 0.3, 0.2, 0.1])
-    monkeypatch.setattr(GMFRegressor, "_validation_score", lambda self, *a: next(scores))
+    monkeypatch.setattr(GMFRegressor, "_validation_scorer",
+                        lambda self, *a: lambda params: next(scores))
     est = GMFRegressor(**{**FAST_PARAMS, "max_iter": 6, "n_iter_no_change": 2},
                        early_stopping=True, solver="adam").fit(X, y)
     assert est.n_iter_ == 4
@@ -112,7 +112,9 @@ def test_model_is_listed_once_built(low_rank_ratings):
     assert "model_" not in dir(est)  # solver="sgd" trains without Keras
     est.model_
     assert "model_" in dir(est)
-    est = GMFRegressor(**FAST_PARAMS, solver="adam").fit(X, y)  # trains the Keras model
+    est = GMFRegressor(**FAST_PARAMS, solver="adam").fit(X, y)  # NumPy in and out
+    assert "model_" not in dir(est)
+    est.model_
     assert "model_" in dir(est)
     assert "model_" not in dir(pickle.loads(pickle.dumps(est)))
 

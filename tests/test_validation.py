@@ -247,13 +247,13 @@ def test_a_failed_refit_does_not_keep_half_of_the_old_model():
 
 @pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
 def test_a_fit_that_fails_in_training_leaves_the_estimator_unfitted(Estimator, monkeypatch):
+    import skgmf._adam
     import skgmf._sgd
-    import skgmf._training
 
     def broken(*args, **kwargs):
         raise RuntimeError("training failed")
 
-    monkeypatch.setattr(skgmf._training, "train", broken)
+    monkeypatch.setattr(skgmf._adam, "train", broken)
     monkeypatch.setattr(skgmf._sgd, "train", broken)
     est = Estimator(**FAST_PARAMS)
     with pytest.raises(RuntimeError, match="training failed"):
@@ -293,17 +293,17 @@ def test_datetime_ids_beside_integer_ids():
 
 
 def test_a_list_of_rows_is_not_copied_to_learn_its_shape(monkeypatch):
-    from skgmf import _base
+    from skgmf import _columns
 
     X = [[1, 10]] * 1000
     calls = []
     original = np.asarray
     monkeypatch.setattr(np, "asarray", lambda *a, **k: calls.append(a) or original(*a, **k))
-    assert _base._prepare_X(X) is X
+    assert _columns.prepare_X(X) is X
     assert not calls
     monkeypatch.undo()
     with pytest.raises(ValueError, match="1-D array of 3 values"):
-        _base._prepare_X(["a", "b", "c"])
+        _columns.prepare_X(["a", "b", "c"])
 
 
 def test_integer_ids_beside_float_ids_stay_integers():

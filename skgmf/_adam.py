@@ -1,12 +1,12 @@
-"""Minibatch training of a GMF Keras model: one compiled TensorFlow call per epoch.
-
-A step costs what its arithmetic costs: the gradient is written out (GMF's is a
-few products; :func:`batch_gradients` is checked against TensorFlow's autodiff of
-the same objective in the tests), the gradients of repeated ids are summed by
-sorted segment sums whose order NumPy prepares, and Adam updates only the rows a
-batch uses (lazy Adam), so that a step does not grow with the catalogue.
-"""
+"""Minibatch Adam training of GMF parameters: one compiled TensorFlow call per epoch."""
 # License: BSD 3 clause
+
+# A step costs what its arithmetic costs: the gradient is written out (GMF's is a
+# few products; batch_gradients is checked against TensorFlow's autodiff of the
+# same objective in the tests), the gradients of repeated ids are summed by sorted
+# segment sums whose order NumPy prepares (skgmf._layout), and Adam updates only
+# the rows a batch uses (lazy Adam), so that a step does not grow with the
+# catalogue. NumPy parameters in, NumPy parameters out: no Keras model.
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -14,8 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._encoding import stable_argsort
-from ._model import field_name, import_keras
+from ._backend import import_keras
+from ._layout import EpochLayout, prepare_epoch
+from ._params import GMFParameters
 from ._stopping import EpochMonitor
 
 # Adam's defaults in keras.optimizers.Adam (Kingma and Ba, 2015).
@@ -57,102 +58,6 @@ class AdamState(NamedTuple):
         return cls(tables, dense, 0.0)
 
 
-class EpochLayout:
-    """The NumPy half of a training epoch: rows in training order, and per field
-    which embedding rows every minibatch uses.
-
-    A minibatch is a set: the order of its rows does not change its gradient. So
-    the rows of every batch are put in order of their first field's id (users),
-    whose gradients then sum with a sorted segment sum and no gather; for every
-    other field, the batch's positions in that field's id order are given. And
-    lazy Adam reads and writes only the distinct rows a batch uses, so a step costs
-    the same whatever the size of the tables.
-
-    Everything is computed for the whole epoch at once, in time linear in its
-    number of rows: the rows sorted by each field's id are computed once per set of
-    rows (once per fit, or per epoch when the classifier draws new negatives), and
-    each epoch only stable-sorts them by their batch number, a radix sort.
-
-    Parameters
-    ----------
-    sizes : list of int
-        Number of rows of every field's table.
-    """
-
-    def __init__(self, sizes):
-        self.sizes = sizes
-        self._rows, self._by_field = None, None
-
-    def epoch(self, perm, idx, y, weight, batch_size):
-        """Lay out one epoch.
-
-        Parameters
-        ----------
-        perm : ndarray of shape (n_samples,)
-            The epoch's random order: batch ``b`` holds the rows
-            ``perm[b * batch_size:(b + 1) * batch_size]``.
-        idx : ndarray of shape (n_samples, n_fields), dtype=int32
-            Embedding rows of every field.
-        y, weight : ndarray of shape (n_samples,)
-        batch_size : int
-
-        Returns
-        -------
-        ids : list of ndarray of shape (n_samples,), dtype=int32
-            Every field's embedding rows in training order.
-        y, weight : ndarray of shape (n_samples,)
-            In training order.
-        rows : list of tuple
-            For every field, ``(order, segments, unique, offsets)`` (no ``order``
-            for the first field): ``order`` holds, per batch, the positions within
-            the batch of its rows sorted by the field's id; ``segments`` the index
-            of each of them among the batch's distinct ids; the distinct ids of
-            batch ``b`` are ``unique[offsets[b]:offsets[b + 1]]`` (``unique`` is
-            padded with zeros to ``n_samples``).
-        """
-        n = len(perm)
-        if idx is not self._rows:  # new rows: sort them by each field's id once
-            self._rows = idx
-            self._by_field = [stable_argsort(idx[:, f], size)
-                              for f, size in enumerate(self.sizes)]
-        n_batches = -(-n // batch_size)
-        # int32 throughout: the layout's memory is a few int32 arrays of n_samples.
-        batch_of = np.empty(n, dtype=np.int32)
-        batch_of[perm] = np.arange(n, dtype=np.int32) // batch_size
-        starts = np.arange(0, n, batch_size, dtype=np.int32)
-        sizes = np.diff(np.append(starts, n))
-        rows, order = [], None
-        for f, by_id in enumerate(self._by_field):
-            # Rows grouped by batch, in id order within each batch.
-            grouped = by_id[stable_argsort(batch_of[by_id], n_batches)]
-            sorted_ids = idx[grouped, f]
-            new = np.empty(n, dtype=bool)
-            new[0] = True
-            np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=new[1:])
-            new[starts] = True
-            segments = np.cumsum(new, dtype=np.int32)
-            segments -= 1
-            offsets = np.append(segments[starts], segments[-1] + 1).astype(np.int32)
-            segments -= np.repeat(offsets[:-1], sizes)
-            # Padded to n_samples: the same shape every epoch, so that the epoch
-            # function is not traced again when the count of distinct ids changes.
-            unique = np.zeros(n, dtype=sorted_ids.dtype)
-            unique[: offsets[-1]] = sorted_ids[new]
-            del sorted_ids, new
-            if f == 0:
-                order = grouped  # the training order
-                position = np.empty(n, dtype=np.int32)
-                position[order] = np.arange(n, dtype=np.int32)
-                rows.append((segments, unique, offsets))
-            else:
-                local = position[grouped]
-                local -= np.repeat(starts, sizes)
-                rows.append((local, segments, unique, offsets))
-            del grouped
-        ids = [np.ascontiguousarray(idx[order, f]) for f in range(idx.shape[1])]
-        return ids, y[order], weight[order], rows
-
-
 def _tf():
     import_keras()
     import tensorflow as tf
@@ -179,7 +84,7 @@ def _interaction(vectors):
 
 
 def gmf_output(vectors, biases, kernel, intercept, interaction=None):
-    """The GMF output of gathered rows: the formula of :func:`skgmf.build_gmf`.
+    """The GMF output of gathered rows: :func:`skgmf._params.decision_function`'s formula.
 
     ``vectors`` and ``biases`` hold one ``(batch, n_factors)`` and one ``(batch,)``
     tensor per field; ``kernel`` is ``w`` of shape ``(n_factors,)``.
@@ -341,33 +246,6 @@ def _make_epoch_function(loss, n_fields):
     return run_epoch
 
 
-def _copy_to_model(variables, tables, dense):
-    """Write the training tables into the Keras model's variables."""
-    for f, (factors, bias, *_) in enumerate(tables):
-        variables[2 * f].assign(factors)
-        variables[2 * f + 1].assign(bias[:, None])
-    variables[-2].assign(dense[0][:, None])
-    variables[-1].assign(dense[1][None])
-
-
-def _prepare_epoch(epochs, layout, batch_size):
-    """Draw the next epoch's rows and lay them out for training (NumPy only)."""
-    perm, (idx, y, weight) = next(epochs)
-    batch = min(batch_size, len(perm))
-    return (*layout.epoch(perm, idx, y, weight, batch), batch)
-
-
-def model_parameters(model):
-    """The model's TensorFlow variables in the order the epoch function expects."""
-    params = []
-    for f in range(len(model.inputs)):
-        name = field_name(f)
-        params.append(model.get_layer(f"{name}_embedding").embeddings.value)
-        params.append(model.get_layer(f"{name}_bias").embeddings.value)
-    output = model.get_layer("output")
-    return params + [output.kernel.value, output.bias.value]
-
-
 def learning_rates(learning_rate, schedule, epoch, max_iter, n_batches):
     """Step sizes of one epoch's batches under ``schedule``.
 
@@ -381,10 +259,9 @@ def learning_rates(learning_rate, schedule, epoch, max_iter, n_batches):
     return (learning_rate * 0.5 * (1.0 + np.cos(np.pi * progress))).astype(np.float32)
 
 
-def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_size,
-          max_iter, tol, n_iter_no_change, validate=None, verbose=0,
-          schedule="constant", state=None):
-    """Train ``model`` in place, epoch by epoch, with MLPRegressor's stopping rules.
+def train(params, epochs, *, loss, alpha, learning_rate, batch_size, max_iter, tol,
+          n_iter_no_change, validate=None, verbose=0, schedule="constant", state=None):
+    """Train GMF parameters, epoch by epoch, with MLPRegressor's stopping rules.
 
     The loss of a batch ``B`` is, per rating as in SGD matrix factorization (and
     Surprise's ``SVD`` with ``reg_all=alpha``),
@@ -402,32 +279,41 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
     the penalty one on a product of three factors, whose minimum at zero swallows the
     interaction term on large data sets (the fit falls back to the biases).
 
+    NumPy in, NumPy out: the weights train in TensorFlow variables of their own,
+    and no Keras model is built.
+
     Parameters
     ----------
-    model : keras.Model
-        From :func:`skgmf.build_gmf`; its variables are updated in place.
+    params : GMFParameters
+        The weights to start from; never modified.
     epochs : iterator of (perm, (idx, y, sample_weight))
         Per epoch, the row order and the rows: ``idx`` (n_samples, n_fields) int32
-        embedding rows, ``y`` and ``sample_weight`` float32. Yielding the same tuple
-        object again reuses its tensors; a new one (fresh negatives) is converted.
-    loss : {"squared_error", "log_loss"}, default="squared_error"
+        embedding rows, ``y`` and ``sample_weight`` float32. Yielding the same ``idx``
+        array again reuses its sort by id; a new one (fresh negatives) is sorted.
+    loss : {"squared_error", "log_loss"}
         :math:`\\ell`: squared error, or the log loss of the output read as a logit.
     alpha, learning_rate, batch_size, max_iter, tol, n_iter_no_change
         As in :class:`~skgmf.GMFRegressor`.
     validate : callable or None
-        ``validate()`` returns the validation score (higher is better) of the model
-        in its current state; when given, it drives early stopping and the best
-        weights are restored at the end.
+        ``validate(params)`` returns the validation score (higher is better) of the
+        weights after an epoch, given as a :class:`GMFParameters` of read-only NumPy
+        arrays; when given, it drives early stopping and the weights of the best
+        epoch are returned.
     verbose : int
         Print one line per epoch when > 0.
     schedule : {"constant", "cosine"}, default="constant"
         Learning-rate schedule, see :func:`learning_rates`.
     state : AdamState or None, default=None
         Adam's moments and step count to start from, as a previous call returned
-        them (with rows moved where the tables grew); None starts afresh.
+        them (with rows moved where the tables grew); None starts afresh. Never
+        modified.
 
     Returns
     -------
+    params : GMFParameters
+        The trained weights, new float32 NumPy arrays (tuples of tables and bias
+        vectors): after the last epoch, or, with ``validate``, after the epoch of
+        the best validation score.
     loss_curve : list of float
         Mean training loss :math:`\\ell` (without penalty) of each epoch.
     validation_scores : list of float or None
@@ -435,48 +321,55 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
         False when ``max_iter`` ended training whose last epoch still improved
         the monitored quantity by more than ``tol``.
     state : AdamState
-        Adam's state after the last epoch, or, when early stopping restored the
-        weights of an earlier epoch, after that epoch.
+        Adam's state after the epoch whose weights ``params`` holds.
     """
     tf = _tf()
-    variables = model_parameters(model)
-    n_fields = (len(variables) - 2) // 2
-    sizes = [int(variables[2 * f].shape[0]) for f in range(n_fields)]
-    n_factors = int(variables[-2].shape[0])
+    n_fields = len(params.factors)
+    sizes = [len(table) for table in params.factors]
+    n_factors = len(params.coef)
+    for table, bias in zip(params.factors, params.biases, strict=True):
+        if np.shape(table) != (len(table), n_factors) or np.shape(bias) != (len(table),):
+            raise ValueError("The parameters' tables do not match their coef and biases.")
     run_epoch = _epoch_function(loss, n_fields, n_factors)
     if state is None:
         state = AdamState.zeros(sizes, n_factors)
     for size, (factor_moments, bias_moments) in zip(sizes, state.tables, strict=True):
         if factor_moments.shape != (size, 2, n_factors) or bias_moments.shape != (size, 2):
-            raise ValueError("The optimizer state does not match the model's tables.")
-    tables = []
-    for f in range(n_fields):
-        factors = tf.convert_to_tensor(variables[2 * f])
-        bias = tf.convert_to_tensor(variables[2 * f + 1])[:, 0]
-        tables.append(tuple(
-            tf.Variable(a, trainable=False, dtype=tf.float32)
-            for a in (factors, bias, *state.tables[f])
-        ))
-    kernel = tf.convert_to_tensor(variables[-2])[:, 0]
-    intercept = tf.convert_to_tensor(variables[-1])[0]
-    dense = (kernel, intercept, *(tf.constant(m, tf.float32) for m in state.dense))
+            raise ValueError("The optimizer state does not match the parameters' tables.")
+    # The variables hold TensorFlow's own copies: updating them in place leaves
+    # params and state as they were (tested in test_training.py).
+    tables = [
+        tuple(tf.Variable(np.asarray(a, np.float32), trainable=False, dtype=tf.float32)
+              for a in (params.factors[f], params.biases[f], *state.tables[f]))
+        for f in range(n_fields)
+    ]
+    dense = (tf.constant(np.asarray(params.coef, np.float32)),
+             tf.constant(float(params.intercept), tf.float32),
+             *(tf.constant(m, tf.float32) for m in state.dense))
     step = tf.constant(state.step, tf.float32)
     del state  # the moments live in TensorFlow from here on
     alpha = tf.constant(alpha, dtype=tf.float32)
 
+    current = None  # the weights validate() last scored, as NumPy arrays
+
+    def score():
+        nonlocal current
+        current = _numpy_parameters(tables, dense)
+        return validate(current.frozen())
+
     monitor = EpochMonitor(max_iter, tol=tol, n_iter_no_change=n_iter_no_change,
-                           validate=validate, verbose=verbose)
-    best_weights = best_state = None
+                           validate=None if validate is None else score, verbose=verbose)
+    best = None
     # The next epoch's rows are drawn and ordered by NumPy in a thread while
     # TensorFlow trains on the current one.
     layout = EpochLayout(sizes)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(_prepare_epoch, epochs, layout, batch_size)
+        upcoming = pool.submit(prepare_epoch, epochs, layout, batch_size)
         for epoch in range(max_iter):
             monitor.start_epoch()
             ids, y, weight, rows, batch = upcoming.result()
             if epoch + 1 < max_iter:
-                upcoming = pool.submit(_prepare_epoch, epochs, layout, batch_size)
+                upcoming = pool.submit(prepare_epoch, epochs, layout, batch_size)
             n_batches = -(-len(ids[0]) // batch)
             rates = learning_rates(learning_rate, schedule, epoch, max_iter, n_batches)
             inputs = ([tf.constant(a) for a in ids], tf.constant(y), tf.constant(weight),
@@ -487,25 +380,24 @@ def train(model, epochs, *, loss="squared_error", alpha, learning_rate, batch_si
                 tf.constant(batch, dtype=tf.int32),
             )
             del inputs
-            if validate is not None:  # validate() reads the model
-                _copy_to_model(variables, tables, dense)
             is_best, stop = monitor.end_epoch(epoch_loss)
             if is_best:
-                # The weights and Adam's state of the best epoch, restored at the
-                # end: a later partial_fit continues from that epoch.
-                best_weights = model.get_weights()
-                best_state = _adam_state(tables, dense, step)
+                # The weights (those just validated) and Adam's state of the best
+                # epoch, returned at the end: a later partial_fit continues from it.
+                best = current, _adam_state(tables, dense, step)
             if stop:
                 break
-    # Copied back once, not every epoch: the model's variables would share the
-    # tables' buffers, and the next in-place update would copy whole tables.
-    _copy_to_model(variables, tables, dense)
-    if best_weights is not None:
-        model.set_weights(best_weights)
-    if best_weights is not None:
-        return monitor.loss_curve, monitor.scores, monitor.converged, best_state
-    return (monitor.loss_curve, monitor.scores, monitor.converged,
-            _adam_state(tables, dense, step))
+    if best is not None:
+        return (best[0], monitor.loss_curve, monitor.scores, monitor.converged, best[1])
+    return (_numpy_parameters(tables, dense), monitor.loss_curve, monitor.scores,
+            monitor.converged, _adam_state(tables, dense, step))
+
+
+def _numpy_parameters(tables, dense):
+    """The training variables' weights as new NumPy arrays."""
+    return GMFParameters(tuple(t[0].numpy() for t in tables),
+                         tuple(t[1].numpy() for t in tables),
+                         dense[0].numpy(), float(dense[1].numpy()))
 
 
 def _adam_state(tables, dense, step):

@@ -1,0 +1,144 @@
+"""What the model has seen: (user, item) pairs, item popularity, rows' rating weights."""
+# License: BSD 3 clause
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._params import move_rows
+
+# An update adding more pairs than this share of those stored rebuilds the pairs
+# (a sort) instead of inserting them one user at a time.
+_REBUILD_SHARE = 0.05
+
+
+class Interactions(NamedTuple):
+    """The interactions of every row trained on so far (immutable).
+
+    ``seen`` is a boolean CSR matrix (user rows x item rows) of the pairs seen,
+    each row's item columns sorted (``recommend`` leaves them out; the classifier
+    never samples them as negatives). ``item_counts`` counts each item's
+    interactions (every rating, or every positive label): its popularity.
+    ``row_weights`` is, per user and item row, the summed weight of its ratings
+    (the SGD engine's per-row penalty), or None for a model trained without it.
+    """
+
+    seen: object  # scipy.sparse.csr_matrix of bool
+    item_counts: np.ndarray
+    row_weights: tuple = None
+
+    @classmethod
+    def from_rows(cls, idx, counted, sizes, row_weights=None):
+        """The interactions of the rows ``idx`` (-1: an id without a row).
+
+        ``counted`` marks the rows that count for popularity.
+        """
+        users, items, counted = _known(idx, counted)
+        keys = np.unique(users.astype(np.int64) * sizes[1] + items)
+        seen = _csr_from_keys(keys, sizes)
+        counts = np.bincount(items[counted], minlength=sizes[1])
+        return cls(seen, counts, row_weights)
+
+    def updated(self, moves, sizes, idx, counted, *, count_seen=True, row_weights=None):
+        """These interactions with rows moved (``moves``) and the rows ``idx`` added.
+
+        ``moves`` gives the new row of every old user and item row (the
+        vocabularies grew to ``sizes``). With ``count_seen=False`` pairs stored
+        already do not count again for popularity. ``row_weights``, when given,
+        are added to the moved ones. The cost grows with the update and the
+        number of rows of the tables (and, when items are added, with one pass
+        over the stored pairs), never with a sort of all pairs so far.
+        """
+        from scipy import sparse
+
+        indptr, indices = self.seen.indptr, self.seen.indices
+        if sizes[1] != self.seen.shape[1]:
+            # Increasing: the item columns of every user stay sorted.
+            indices = moves[1].astype(indices.dtype)[indices]
+        if sizes[0] != self.seen.shape[0]:
+            lengths = np.zeros(sizes[0], dtype=np.int64)
+            lengths[moves[0]] = np.diff(indptr)
+            indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(indptr.dtype)
+        users, items, counted = _known(idx, counted)
+        keys = users.astype(np.int64) * sizes[1] + items
+        new_keys, first = np.unique(keys, return_inverse=True)
+        stored = _contains(indptr, indices, new_keys // sizes[1], new_keys % sizes[1])
+        if not count_seen:
+            counted = counted & ~stored[first]
+        new_keys = new_keys[~stored]
+        if len(new_keys) > _REBUILD_SHARE * len(indices):
+            old_users = np.repeat(np.arange(sizes[0], dtype=np.int64), np.diff(indptr))
+            all_keys = np.union1d(old_users * sizes[1] + indices, new_keys)
+            seen = _csr_from_keys(all_keys, sizes)
+        else:
+            new_users, new_items = new_keys // sizes[1], new_keys % sizes[1]
+            # Sorted keys: the new pairs of a row are in order of item.
+            at = _insert_positions(indptr, indices, new_users, new_items)
+            indices = np.insert(indices, at, new_items.astype(indices.dtype))
+            added = np.bincount(new_users, minlength=sizes[0])
+            indptr = indptr + np.concatenate([[0], np.cumsum(added)]).astype(indptr.dtype)
+            seen = sparse.csr_matrix(
+                (np.ones(len(indices), dtype=bool), indices, indptr),
+                shape=(sizes[0], sizes[1]),
+            )
+        counts = move_rows(self.item_counts, moves[1], sizes[1])
+        counts = counts + np.bincount(items[counted], minlength=sizes[1])
+        weights = self.row_weights
+        if weights is not None and row_weights is not None:
+            weights = tuple(move_rows(w, m, n) + added for w, m, n, added
+                            in zip(weights, moves, sizes, row_weights))
+        return Interactions(seen, counts, weights)
+
+    def pairs(self):
+        """The seen pairs as (user rows, item rows), sorted by user then item."""
+        indptr = self.seen.indptr
+        users = np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
+        return users, self.seen.indices
+
+
+def row_weights(idx, sample_weight, sizes):
+    """Summed sample weight of every row of the first two fields (float64)."""
+    return tuple(np.bincount(idx[:, f], weights=sample_weight, minlength=sizes[f])
+                 for f in range(2))
+
+
+def _known(idx, counted):
+    known = (idx[:, 0] >= 0) & (idx[:, 1] >= 0)
+    return idx[known, 0], idx[known, 1], counted[known]
+
+
+def _csr_from_keys(keys, sizes):
+    """The boolean CSR matrix of the sorted, distinct keys ``user * n_items + item``."""
+    from scipy import sparse
+
+    users, items = np.divmod(keys, sizes[1])
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(users, minlength=sizes[0]))])
+    index_dtype = np.int32 if max(len(keys), sizes[1]) < 2**31 else np.int64
+    return sparse.csr_matrix(
+        (np.ones(len(keys), dtype=bool), items.astype(index_dtype),
+         indptr.astype(index_dtype)),
+        shape=(sizes[0], sizes[1]),
+    )
+
+
+def _insert_positions(indptr, indices, users, items):
+    """Where each (user, item) pair goes among the stored ones (users sorted)."""
+    at = np.empty(len(users), dtype=np.int64)
+    if len(users) == 0:
+        return at
+    bounds = np.flatnonzero(np.diff(users)) + 1
+    for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), len(users)]):
+        u = int(users[lo])
+        start, end = int(indptr[u]), int(indptr[u + 1])
+        at[lo:hi] = start + np.searchsorted(indices[start:end], items[lo:hi])
+    return at
+
+
+def _contains(indptr, indices, users, items):
+    """Whether each (user, item) pair is stored (users sorted)."""
+    at = _insert_positions(indptr, indices, users, items)
+    ends = indptr[users + 1]
+    inside = at < ends
+    found = np.zeros(len(users), dtype=bool)
+    found[inside] = indices[at[inside]] == items[inside]
+    return found
