@@ -72,7 +72,7 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    # "squared_error" or "log_loss", see skgmf._training.
+    # "squared_error" or "log_loss", see skgmf._adam and skgmf._sgd.
     _loss = "squared_error"
 
     # The solver of solver="auto" for a (user, item) model; context fields need

@@ -34,8 +34,7 @@ class Interactions(NamedTuple):
         ``counted`` marks the rows that count for popularity.
         """
         users, items, counted = _known(idx, counted)
-        keys = np.unique(users.astype(np.int64) * sizes[1] + items)
-        seen = _csr_from_keys(keys, sizes)
+        seen = _csr_from_keys(_distinct(users.astype(np.int64) * sizes[1] + items), sizes)
         counts = np.bincount(items[counted], minlength=sizes[1])
         return cls(seen, counts, row_weights)
 
@@ -105,6 +104,14 @@ def row_weights(idx, sample_weight, sizes):
 def _known(idx, counted):
     known = (idx[:, 0] >= 0) & (idx[:, 1] >= 0)
     return idx[known, 0], idx[known, 1], counted[known]
+
+
+def _distinct(keys):
+    """The distinct keys, sorted: linear when they are sorted already (fit's rows
+    are, in their canonical order), else a sort."""
+    if len(keys) and np.all(keys[1:] >= keys[:-1]):
+        return keys[np.r_[True, keys[1:] != keys[:-1]]]
+    return np.unique(keys)
 
 
 def _csr_from_keys(keys, sizes):

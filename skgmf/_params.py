@@ -4,6 +4,7 @@
 from typing import NamedTuple
 
 import numpy as np
+from sklearn.utils import gen_batches
 
 # Rows scored at once: bounds the memory of the gathered factors.
 _CHUNK = 16384
@@ -116,9 +117,8 @@ def decision_function(params, idx):
         (p, q), (bu, bi) = params.factors, params.biases
         fused = (np.column_stack([p * params.coef, bu, np.ones(len(bu), np.float32)]),
                  np.column_stack([q, np.ones(len(bi), np.float32), bi]))
-    for start in range(0, len(idx), _CHUNK):
-        rows = idx[start : start + _CHUNK]
-        chunk = out[start : start + len(rows)]
+    for batch in gen_batches(len(idx), _CHUNK):
+        rows, chunk = idx[batch], out[batch]
         if fused is None:
             chunk[:] = _decision_rows(params, rows)
             continue
