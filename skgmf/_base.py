@@ -24,7 +24,7 @@ from ._interactions import Interactions, row_weights
 from ._params import init_parameters, move_rows
 from ._random import epoch_permutations, spawn_seeds
 from ._recommend import RecommenderMixin
-from ._state import FittedState, flatten, unflatten
+from ._state import FittedState, flatten, residual_std_of, unflatten
 from ._vocabulary import Vocabulary
 
 # Training rows below which the "auto" SGD model is larger (see BaseGMF._auto).
@@ -494,8 +494,9 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             settings["update_rate_factor"] = max(share, _MIN_UPDATE_SHARE)
         self._settings = settings
         self._optimizer_state = optimizer_state
+        residual_std = None if rating_range is None else residual_std_of(loss_curve)
         self._assign(FittedState(tuple(vocabularies), params.frozen(), interactions,
-                                 rating_range))
+                                 rating_range, residual_std))
         self.loss_curve_, self.validation_scores_ = loss_curve, scores
         self.best_validation_score_ = max(scores) if scores else None
         # Last: it marks the fit as complete (see __sklearn_is_fitted__).
@@ -566,8 +567,9 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             max_iter=1, schedule="constant", optimizer_state=optimizer_state,
         )
         params, loss_curve, _, _, optimizer_state, _ = trained
-        self._assign(FittedState(tuple(vocabularies), params.frozen(), interactions,
-                                 self._rating_range(y, old.rating_range)))
+        self._assign(old._replace(vocabularies=tuple(vocabularies), params=params.frozen(),
+                                  interactions=interactions,
+                                  rating_range=self._rating_range(y, old.rating_range)))
         self._optimizer_state = optimizer_state
         self.loss_curve_ = [*self.loss_curve_, *loss_curve]
         self.n_iter_ += len(loss_curve)

@@ -46,9 +46,18 @@ class RecommenderMixin:
             )
         return rows
 
+    # What recommend ranks by with ranking="auto" (see recommend).
+    _auto_ranking = "score"
+
+    def _relevance(self, state, scores, candidates):
+        """The ranking="relevance" scores of a block of model outputs (hook)."""
+        from scipy.special import expit
+
+        return expit(scores)
+
     def recommend(self, users, k=10, *, exclude_seen=True, items=None,
-                  return_scores=False, fill_value=None):
-        """Top-``k`` items for each user, by the model's score.
+                  return_scores=False, fill_value=None, ranking="auto"):
+        """Top-``k`` items for each user, by the model's score or relevance.
 
         Scores are computed for blocks of users against all candidate items, so
         the full user x item matrix is never held in memory.
@@ -68,10 +77,7 @@ class RecommenderMixin:
             Candidate item ids (all must be known; a repeated id counts once); by
             default every known item.
         return_scores : bool, default=False
-            Also return the scores: the predicted rating (not clipped to
-            ``rating_range_``) of a :class:`GMFRegressor`, or the interaction's
-            logit for a :class:`GMFClassifier` (its ``decision_function``, or minus
-            it when ``pos_label`` is ``classes_[0]``).
+            Also return the scores that ``ranking`` ranks by.
         fill_value : object, default=None
             What fills the slots of a user with fewer than ``k`` eligible items
             (one who has seen nearly every candidate). It must not be a known item
@@ -79,6 +85,30 @@ class RecommenderMixin:
             dtype holds. None picks -1 for integer item ids (the largest
             ``uint64``, :math:`2^{64} - 1`, for unsigned ids beyond the ``int64``
             range), NaN for float ids and None for any other ids.
+        ranking : {"auto", "score", "relevance"}, default="auto"
+            What ranks the items:
+
+            - ``"score"``: the model's output, the predicted rating (not clipped
+              to ``rating_range_``) of a :class:`GMFRegressor`, or the
+              interaction's logit for a :class:`GMFClassifier` (its
+              ``decision_function``, or minus it when ``pos_label`` is
+              ``classes_[0]``).
+            - ``"relevance"``: the probability that the user's next rating is of
+              the item and at least the mean rating, for a :class:`GMFRegressor`:
+              the item's share of the ratings seen (the chance it is rated at all)
+              times :math:`\Phi((\hat r_{ui} - \mu) / \sigma)`, the chance that
+              its rating clears :math:`\mu` (``intercept_``, the mean rating)
+              under Gaussian residuals of the training RMSE :math:`\sigma`. A
+              rating model learns what a user thinks of the items they rate, not
+              which items they rate: ranked by predicted rating alone, rarely
+              rated items with a few high ratings come first. For a
+              :class:`GMFClassifier`, the probability of an interaction.
+            - ``"auto"``: ``"relevance"`` for a :class:`GMFRegressor`, ``"score"``
+              for a :class:`GMFClassifier`.
+
+            On MovieLens 100K's ``u1`` split, ``"relevance"`` hits the test items
+            rated 4 or more with precision@10 0.249, ``"score"`` with 0.144, and
+            the most-rated unseen items with 0.214 (``benchmarks/bench_topn.py``).
 
         Returns
         -------
@@ -94,6 +124,12 @@ class RecommenderMixin:
         state = self._check_two_fields("recommend")
         if not isinstance(k, Integral) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}.")
+        if not isinstance(ranking, str) or ranking not in ("auto", "score", "relevance"):
+            raise ValueError(
+                f"ranking must be 'auto', 'score' or 'relevance', got {ranking!r}."
+            )
+        if ranking == "auto":
+            ranking = self._auto_ranking
         users = np.asarray(users)
         if users.ndim != 1:
             raise ValueError(f"users must be one-dimensional, got shape {users.shape}.")
@@ -125,6 +161,8 @@ class RecommenderMixin:
             where = known[start : start + block]
             rows = user_rows[where]
             s = score_block(state.params, rows, candidates, item_terms)
+            if ranking == "relevance":
+                s = self._relevance(state, s, candidates)
             if exclude_seen:
                 seen = state.interactions.seen[rows][:, candidates].tocoo()
                 s[seen.row, seen.col] = -np.inf

@@ -12,7 +12,6 @@ from ._encoding import plain_value, warn_unknown_ids
 from ._interactions import row_weights
 from ._params import GMFParameters, decision_function, linear_in, move_rows
 from ._recommend import _kind_hint
-from ._state import FittedState
 
 
 class GMFRegressor(RegressorMixin, BaseGMF):
@@ -452,8 +451,9 @@ class GMFRegressor(RegressorMixin, BaseGMF):
             moments = tuple(move_rows(m, move, len(users)) for m in optimizer_state.tables[0])
             optimizer_state = optimizer_state._replace(
                 tables=[moments, *optimizer_state.tables[1:]])
-        self._assign(FittedState((users, items), params.frozen(), interactions,
-                                 self._rating_range(y, old.rating_range)))
+        self._assign(old._replace(vocabularies=(users, items), params=params.frozen(),
+                                  interactions=interactions,
+                                  rating_range=self._rating_range(y, old.rating_range)))
         self._optimizer_state = optimizer_state
         return self
 
@@ -507,6 +507,17 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         """
         state, idx = self._encode_X(X)
         return np.clip(decision_function(state.params, idx), *state.rating_range)
+
+    # recommend ranks by relevance (see its ranking parameter).
+    _auto_ranking = "relevance"
+
+    def _relevance(self, state, scores, candidates):
+        from scipy.special import ndtr
+
+        counts = state.interactions.item_counts
+        share = counts[candidates] / max(counts.sum(), 1)
+        spread = state.residual_std or 1.0
+        return share * ndtr((scores - state.params.intercept) / spread)
 
     @property
     def rating_range_(self):

@@ -12,7 +12,7 @@ from ._vocabulary import Vocabulary
 # The flat keys of a pickle, as attributes were named before the state was one
 # object (skgmf 0.x): files of either layout load.
 FLAT_KEYS = ("categories_", "_id_kinds", "factors_", "biases_", "coef_", "intercept_",
-             "_seen", "_item_counts", "_row_counts", "rating_range_")
+             "_seen", "_item_counts", "_row_counts", "rating_range_", "_residual_std")
 
 
 class FittedState(NamedTuple):
@@ -30,12 +30,17 @@ class FittedState(NamedTuple):
         The pairs seen, popularity and the rows' rating weights.
     rating_range : tuple of float or None
         The regressor's clipping range; None for the classifier.
+    residual_std : float or None
+        The regressor's training RMSE (of its last epoch in ``fit``), the spread
+        of a rating around its prediction in ``recommend``'s relevance; None for
+        the classifier.
     """
 
     vocabularies: tuple
     params: GMFParameters
     interactions: Interactions
     rating_range: tuple = None
+    residual_std: float = None
 
     @property
     def sizes(self):
@@ -60,11 +65,15 @@ def flatten(state):
     }
     if state.rating_range is not None:
         flat["rating_range_"] = state.rating_range
+        flat["_residual_std"] = state.residual_std
     return flat
 
 
 def unflatten(flat):
-    """The state of the flat keys of ``flat`` (popped from it); None if unfitted."""
+    """The state of the flat keys of ``flat`` (popped from it); None if unfitted.
+
+    Keys that files of earlier versions lack get what those models would have had.
+    """
     from scipy import sparse
 
     values = {key: flat.pop(key) for key in FLAT_KEYS if key in flat}
@@ -87,5 +96,14 @@ def unflatten(flat):
     interactions = Interactions(seen, values.get("_item_counts"),
                                 None if counts is None else tuple(counts))
     rating_range = values.get("rating_range_")
+    residual_std = values.get("_residual_std")
+    if rating_range is not None and residual_std is None:  # before recommend's relevance
+        residual_std = residual_std_of(flat.get("loss_curve_"))
     return FittedState(vocabularies, params.frozen(), interactions,
-                       None if rating_range is None else tuple(rating_range))
+                       None if rating_range is None else tuple(rating_range),
+                       residual_std)
+
+
+def residual_std_of(loss_curve):
+    """The RMSE of a regressor's last epoch (its loss is the mean squared error)."""
+    return float(np.sqrt(loss_curve[-1])) if loss_curve else 1.0

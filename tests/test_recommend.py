@@ -29,13 +29,24 @@ def regressor(data):
     return GMFRegressor(**FAST_PARAMS).fit(*data)
 
 
-def brute_force(est, X, user, exclude_seen=True):
-    """Every item scored by predict-like arithmetic, best first."""
+def brute_force(est, X, user, exclude_seen=True, ranking="score"):
+    """Every item scored by predict-like arithmetic, best first.
+
+    ``ranking="relevance"``: the share of X's rows that rate the item times the
+    normal probability that the predicted rating clears the mean rating, with the
+    training RMSE as the spread.
+    """
     items = est.items_
     pairs = np.column_stack([np.repeat(user, len(items)), items])
     scores = decision_function(est._state.params, np.column_stack([
         np.searchsorted(est.users_, pairs[:, 0]), np.arange(len(items))
     ]).astype(np.int32))
+    if ranking == "relevance":
+        from scipy.stats import norm
+
+        share = pd.Series(X[:, 1]).value_counts().reindex(items).to_numpy() / len(X)
+        spread = np.sqrt(est.loss_curve_[-1])
+        scores = share * norm.cdf(scores, loc=est.intercept_, scale=spread)
     if exclude_seen:
         seen = set(X[X[:, 0] == user, 1])
         scores = np.where(np.isin(items, list(seen)), -np.inf, scores)
@@ -43,13 +54,16 @@ def brute_force(est, X, user, exclude_seen=True):
     return items[order], scores[order]
 
 
-def test_recommend_matches_brute_force_and_excludes_seen(regressor, data):
+@pytest.mark.parametrize("ranking", ["score", "relevance", "auto"])
+def test_recommend_matches_brute_force_and_excludes_seen(regressor, data, ranking):
     X, _ = data
     users = regressor.users_[:5]
-    ids, scores = regressor.recommend(users, k=7, return_scores=True)
+    ids, scores = regressor.recommend(users, k=7, return_scores=True, ranking=ranking)
     assert ids.shape == scores.shape == (5, 7)
+    expected_ranking = "relevance" if ranking == "auto" else ranking
     for row, user in enumerate(users):
-        expected_ids, expected_scores = brute_force(regressor, X, user)
+        expected_ids, expected_scores = brute_force(regressor, X, user,
+                                                    ranking=expected_ranking)
         assert_allclose(scores[row], expected_scores[:7], rtol=1e-5)
         assert_array_equal(ids[row], expected_ids[:7])
         assert not set(ids[row]) & set(X[X[:, 0] == user, 1])
@@ -59,7 +73,31 @@ def test_recommend_can_include_seen_items(regressor, data):
     X, _ = data
     user = regressor.users_[0]
     ids = regressor.recommend([user], k=5, exclude_seen=False)
-    assert_array_equal(ids[0], brute_force(regressor, X, user, exclude_seen=False)[0][:5])
+    expected = brute_force(regressor, X, user, exclude_seen=False, ranking="relevance")
+    assert_array_equal(ids[0], expected[0][:5])
+
+
+def test_relevance_ranks_popular_well_rated_items_above_rare_top_rated_ones():
+    """An item rated 5 by a few users has the highest predicted rating, but a user
+    is far likelier to rate (and like) an item that most users rate 4."""
+    rng = np.random.default_rng(0)
+    users = np.arange(200)
+    X = np.column_stack([users, np.zeros(200, int)])  # item 0: everyone, rating ~4
+    y = np.clip(np.round(rng.normal(4.2, 0.5, 200)), 1, 5)
+    filler = np.column_stack([np.repeat(users, 5), rng.integers(2, 40, 1000)])
+    fans = np.column_stack([np.arange(8), np.ones(8, int)])  # item 1: eight 5s
+    X = np.concatenate([X, fans, filler])
+    y = np.concatenate([y, np.full(8, 5.0), rng.integers(1, 4, 1000)])
+    unseen = (X[:, 0] != 150) | (X[:, 1] > 1)  # user 150 rated neither item
+    est = GMFRegressor(random_state=0).fit(X[unseen], y[unseen])
+    by_rating = est.recommend([150], k=1, ranking="score")[0, 0]
+    by_relevance = est.recommend([150], k=1)[0, 0]
+    assert by_rating == 1 and by_relevance == 0
+
+
+def test_ranking_must_be_known(regressor):
+    with pytest.raises(ValueError, match="ranking must be 'auto', 'score' or 'relevance'"):
+        regressor.recommend(regressor.users_[:1], ranking="rating")
 
 
 def test_recommend_in_small_blocks_gives_the_same_answer(regressor, monkeypatch):
