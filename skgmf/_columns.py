@@ -191,13 +191,14 @@ def _looks_numeric(values):
     return ""
 
 
-# Names of the first two columns of X, for messages.
-_COLUMN_NAMES = ("users", "items")
+# Names of the fields of the first two columns of X (the Keras model's inputs
+# too); further columns are context fields.
+FIELD_NAMES = ("user", "item")
 
 
 def column_where(f):
     """``"Column 0 (users) of X"``: column ``f`` of X, for messages."""
-    name = _COLUMN_NAMES[f] if f < len(_COLUMN_NAMES) else f"field {f}"
+    name = f"{FIELD_NAMES[f]}s" if f < len(FIELD_NAMES) else f"field {f}"
     return f"Column {f} ({name}) of X"
 
 def prepare_X(X):

@@ -5,19 +5,26 @@ from itertools import combinations
 
 import numpy as np
 
-# Imported here too: callers still take it from this module.
 from ._backend import import_keras
-
-# Names of the first two fields; further fields are context ("field_2", ...).
-FIELD_NAMES = ("user", "item")
+from ._columns import FIELD_NAMES
 
 # Standard deviation of the initial embeddings; the value Surprise's SVD uses.
 INIT_STD = 0.1
+
+# The layer holding w and mu; each field's tables are "<field>_embedding" and
+# "<field>_bias" (see build_gmf).
+OUTPUT = "output"
 
 
 def field_name(field):
     """Name of the model input (and layer prefix) of column ``field`` of X."""
     return FIELD_NAMES[field] if field < len(FIELD_NAMES) else f"field_{field}"
+
+
+def _table_layers(model, field):
+    """The embedding and bias layers of ``field``."""
+    name = field_name(field)
+    return model.get_layer(f"{name}_embedding"), model.get_layer(f"{name}_bias")
 
 
 def build_gmf(field_sizes, n_factors, *, intercept=0.0, seed=0):
@@ -90,7 +97,7 @@ def build_gmf(field_sizes, n_factors, *, intercept=0.0, seed=0):
         1,
         kernel_initializer=keras.initializers.LecunUniform(seed=seed + len(field_sizes)),
         bias_initializer=keras.initializers.Constant(float(intercept)),
-        name="output",
+        name=OUTPUT,
     )(interaction)
     rating = layers.Add(name="rating")([output, *biases])
     return keras.Model(inputs=inputs, outputs=rating, name="gmf")
@@ -103,10 +110,10 @@ def get_gmf_weights(model):
     shape ``(n_ids, n_factors)`` and one of bias vectors of shape ``(n_ids,)``, one
     per field, the output weights of shape ``(n_factors,)`` and the global bias.
     """
-    names = [field_name(f) for f in range(len(model.inputs))]
-    factors = [model.get_layer(f"{name}_embedding").get_weights()[0] for name in names]
-    biases = [model.get_layer(f"{name}_bias").get_weights()[0][:, 0] for name in names]
-    kernel, bias = model.get_layer("output").get_weights()
+    layers = [_table_layers(model, f) for f in range(len(model.inputs))]
+    factors = [embedding.get_weights()[0] for embedding, _ in layers]
+    biases = [bias.get_weights()[0][:, 0] for _, bias in layers]
+    kernel, bias = model.get_layer(OUTPUT).get_weights()
     return factors, biases, kernel[:, 0], float(bias[0])
 
 
@@ -114,10 +121,10 @@ def build_gmf_from_weights(factors, biases, coef, intercept):
     """The :func:`build_gmf` model holding these tables (see :func:`get_gmf_weights`)."""
     model = build_gmf([len(table) for table in factors], len(coef))
     for f, (table, bias) in enumerate(zip(factors, biases)):
-        name = field_name(f)
-        model.get_layer(f"{name}_embedding").set_weights([table])
-        model.get_layer(f"{name}_bias").set_weights([np.reshape(bias, (-1, 1))])
-    model.get_layer("output").set_weights(
+        embedding, bias_layer = _table_layers(model, f)
+        embedding.set_weights([table])
+        bias_layer.set_weights([np.reshape(bias, (-1, 1))])
+    model.get_layer(OUTPUT).set_weights(
         [np.reshape(coef, (-1, 1)), np.array([intercept], dtype=np.float32)]
     )
     return model
