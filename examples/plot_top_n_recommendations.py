@@ -2,11 +2,14 @@
 Top-N recommendations with movie titles, and similar movies
 ===========================================================
 
-Once fitted, :class:`skgmf.GMFRegressor` ranks every movie a user has not rated by
-predicted rating (:meth:`~skgmf.GMFRegressor.recommend`) and finds the movies
-whose embeddings point the same way as a given one
-(:meth:`~skgmf.GMFRegressor.similar_items`). Titles come from
-:func:`skgmf.datasets.load_movies`.
+Once fitted, :class:`skgmf.GMFRegressor` ranks every movie a user has not rated
+(:meth:`~skgmf.GMFRegressor.recommend`): by default by relevance, the chance that
+the user's next rating is of the movie and at least the mean rating (the movie's
+share of the ratings times the chance its predicted rating is cleared), or with
+``ranking="score"`` by predicted rating alone, which puts movies with a few
+enthusiastic ratings first. It also finds the movies whose embeddings point the
+same way as a given one (:meth:`~skgmf.GMFRegressor.similar_items`). Titles come
+from :func:`skgmf.datasets.load_movies`.
 """
 # License: BSD 3 clause
 
@@ -43,14 +46,26 @@ for item, rating in zip(liked["item"], liked["rating"]):
 # %%
 # Top 10 for user 1, among the movies they have not rated
 # -------------------------------------------------------
-items, scores = est.recommend([user], k=10, return_scores=True)
-top = pd.DataFrame({"title": titles[items[0]].to_numpy(), "predicted": scores[0]})
-print(top.to_string(index=False, float_format="%.2f"))
+# By relevance (the default), beside the predicted rating of each movie and the
+# number of ratings it has; then by predicted rating alone.
+counts = ratings["item"].value_counts()
+items, relevance = est.recommend([user], k=10, return_scores=True)
+top = pd.DataFrame({
+    "title": titles[items[0]].to_numpy(),
+    "relevance": relevance[0],
+    "predicted": est.predict(pd.DataFrame({"user": user, "item": items[0]})),
+    "ratings": counts[items[0]].to_numpy(),
+})
+print(top.to_string(index=False, float_format="%.4f"))
+
+by_rating, predicted = est.recommend([user], k=10, return_scores=True, ranking="score")
+print("\nby predicted rating alone:")
+for item, score in zip(by_rating[0], predicted[0]):
+    print(f"  {score:.2f}  ({counts[item]:4d} ratings)  {titles[item]}")
 
 fig, ax = plt.subplots(figsize=(7, 4))
-ax.barh(top["title"][::-1], top["predicted"][::-1])
-ax.set_xlim(3, max(5.0, top["predicted"].max()) + 0.1)  # scores are not clipped
-ax.set_xlabel("predicted rating")
+ax.barh(top["title"][::-1], top["relevance"][::-1])
+ax.set_xlabel("relevance: P(next rating is this movie and at least the mean)")
 ax.set_title(f"Top 10 for user {user}")
 fig.tight_layout()
 plt.show()

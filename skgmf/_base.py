@@ -19,7 +19,7 @@ from ._columns import (
     context_positions,
     prepare_X,
 )
-from ._encoding import canonical_order, check_ids_present, warn_unknown_ids
+from ._encoding import canonical_order, check_ids_present, plain_value, warn_unknown_ids
 from ._interactions import Interactions, row_weights
 from ._params import init_parameters, move_rows
 from ._random import epoch_permutations, spawn_seeds
@@ -663,8 +663,9 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             f = int(np.nonzero((idx < 0).any(axis=0))[0][0])
             unknown = X[idx[:, f] < 0, f].tolist()
             raise ValueError(
-                f"Found {len(set(unknown))} unknown ids in column {f} "
-                f"of X during predict, e.g. {unknown[0]!r}. Use "
+                f"Found {len(set(unknown))} unknown ids in "
+                f"{column_where(f)[0].lower()}{column_where(f)[1:]} during predict, e.g. "
+                f"{plain_value(unknown[0])!r}. Use "
                 "handle_unknown='use_fallback' (or 'ignore', without warnings) to "
                 "predict them from the known biases."
             )

@@ -373,7 +373,7 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
             _check_labels_in(y, classes, "classes")
         if len(classes) == 1 and self.n_negatives == 0:
             raise ValueError(
-                f"y holds only one class ({classes[0]!r}). Pass both classes, or "
+                f"y holds only one class ({plain_value(classes[0])!r}). Pass both classes, or "
                 "set n_negatives > 0 to sample negatives for positive-only data."
             )
         positive = self._positive_label(classes)

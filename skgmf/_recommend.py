@@ -68,7 +68,8 @@ class RecommenderMixin:
             User ids. Users not seen in ``fit`` get the most popular items (most
             interactions in ``fit``), with score NaN; a ``UserWarning`` says so when
             the ids are of another kind than in ``fit`` (``"1"`` for ``1``) or all
-            unknown. A missing id (NaN, None) raises a ``ValueError``.
+            unknown (two distinct ids or more: one new user is no surprise). A
+            missing id (NaN, None) raises a ``ValueError``.
         k : int, default=10
             Number of items per user; at most the number of candidate items.
         exclude_seen : bool, default=True
@@ -96,9 +97,9 @@ class RecommenderMixin:
             - ``"relevance"``: the probability that the user's next rating is of
               the item and at least the mean rating, for a :class:`GMFRegressor`:
               the item's share of the ratings seen (the chance it is rated at all)
-              times :math:`\Phi((\hat r_{ui} - \mu) / \sigma)`, the chance that
-              its rating clears :math:`\mu` (``intercept_``, the mean rating)
-              under Gaussian residuals of the training RMSE :math:`\sigma`. A
+              times :math:`\\Phi((\\hat r_{ui} - \\mu) / \\sigma)`, the chance that
+              its rating clears :math:`\\mu` (``intercept_``, the mean rating)
+              under Gaussian residuals of the training RMSE :math:`\\sigma`. A
               rating model learns what a user thinks of the items they rate, not
               which items they rate: ranked by predicted rating alone, rarely
               rated items with a few high ratings come first. For a

@@ -3,6 +3,9 @@
 
 import doctest
 import importlib
+import importlib.util
+import os
+import warnings
 
 import pytest
 
@@ -40,3 +43,18 @@ def test_public_docstrings_are_valid_numpydoc(name):
     ignored = {"GL08", "ES01", "SA01", "EX01", "RT02", "PR01", "GL02", "SS05", "SS06"}
     errors = [(code, msg) for code, msg in report["errors"] if code not in ignored]
     assert errors == []
+
+
+SOURCE = importlib.util.find_spec("skgmf").submodule_search_locations[0]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in os.listdir(SOURCE) if n.endswith(".py")))
+def test_source_compiles_without_warnings(name):
+    """No invalid escape sequence (``"\\Phi"`` in a docstring): a SyntaxWarning on
+    Python 3.12+ the first time a user's Python compiles the module."""
+    path = os.path.join(SOURCE, name)
+    with open(path, encoding="utf-8") as file:
+        source = file.read()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compile(source, path, "exec")
