@@ -424,6 +424,12 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
             return classes[-1]
         if set(labels) <= {0, 1} and classes.dtype.kind in "biuf":
             return classes.dtype.type(1)
+        if len(labels) == 1 and classes.dtype.kind not in "biuf":
+            raise ValueError(
+                f"y holds a single class {plain_value(classes[0])!r}: sampled negatives "
+                "need a label of their own, which a string class does not give. Use 1 "
+                "(or True) for interactions, or pass rows of both classes."
+            )
         raise ValueError(
             f"With n_negatives > 0, sampled negatives take the label that is not the "
             f"interaction: set pos_label to the label of an interaction (y holds "

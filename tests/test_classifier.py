@@ -212,6 +212,14 @@ class TestPosLabel:
         with pytest.raises(ValueError, match="pos_label='liked' is not a label"):
             GMFClassifier(**FAST_PARAMS, n_negatives=1, pos_label="liked").fit(X, labels)
 
+    def test_a_single_string_class_with_sampling_says_what_works(self, labelled):
+        """Not "set pos_label", which would fail next for want of a negative label."""
+        X, _ = labelled
+        clicks = np.full(len(X), "click", dtype=object)
+        for params in ({}, {"pos_label": "click"}):
+            with pytest.raises(ValueError, match=r"single class 'click'.*Use 1 \(or True\)"):
+                GMFClassifier(**FAST_PARAMS, n_negatives=1, **params).fit(X, clicks)
+
     def test_pos_label_is_the_interaction(self, labelled):
         X, labels = labelled
         params = dict(FAST_PARAMS, n_negatives=1)
