@@ -47,7 +47,7 @@ warnings.simplefilter("ignore")  # the old-format pickle warns: no skgmf version
 start = time.perf_counter()
 if mode == "skops":
     import skops.io
-    est = skops.io.load(model_path, trusted=["skgmf._regressor.GMFRegressor"])
+    est = skops.io.load(model_path, trusted=["skgmf.GMFRegressor"])
 else:
     with open(model_path, "rb") as f:
         est = pickle.load(f)

@@ -1,4 +1,4 @@
-"""BaseGMF: the sklearn-facing orchestration of the GMF estimators (validate, encode, train, assign)."""
+"""BaseGMF: the estimators' sklearn-facing orchestration (validate, encode, train, assign)."""
 # License: BSD 3 clause
 
 import warnings
@@ -21,7 +21,8 @@ from ._columns import (
 )
 from ._encoding import canonical_order, check_ids_present, plain_value, warn_unknown_ids
 from ._interactions import Interactions, row_weights
-from ._params import init_parameters, move_rows
+from ._model import INIT_STD
+from ._params import grow_parameters, init_parameters, move_rows
 from ._random import epoch_permutations, spawn_seeds
 from ._recommend import RecommenderMixin
 from ._state import FittedState, flatten, residual_std_of, unflatten
@@ -35,8 +36,8 @@ _MIN_UPDATE_SHARE = 0.05
 
 # Standard deviation of the initial embeddings: of solver="sgd", chosen on
 # validation (benchmarks/tune_sgd.py: 0.01 beat Surprise's 0.1 on ML-1M); of
-# solver="adam", the seed notebook's (Keras' RandomNormal default is 0.05).
-_INIT_STD = {"sgd": 0.01, "adam": 0.1}
+# solver="adam", the one build_gmf draws from.
+_INIT_STD = {"sgd": 0.01, "adam": INIT_STD}
 
 # predict warns when more than this share of the rows of a prediction of at least
 # _FALLBACK_MIN_ROWS rows has an unknown user or item (handle_unknown="use_fallback").
@@ -536,27 +537,15 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         idx = np.column_stack(columns).astype(np.int32, copy=False)
         order = canonical_order(idx, y, sample_weight, sizes)
         idx, y, sample_weight = idx[order], y[order], sample_weight[order]
-        weights = None
-        if settings["solver"] == "sgd":
-            weights = row_weights(idx, sample_weight / settings["weight_scale"], sizes)
-        interactions = old.interactions.updated(
-            moves, sizes, idx, self._positive_rows(y), row_weights=weights
-        )
+        interactions, optimizer_state = self._moved(old, moves, sizes, idx, y,
+                                                    sample_weight)
 
         init_seed, shuffle_seed, _ = spawn_seeds(self._rng(), 3)
         # Every call draws other new rows and row orders, also for an int random_state.
-        from ._params import grow_parameters
-
         params = grow_parameters(old.params, moves, sizes,
                                  std=_INIT_STD[settings["solver"]],
                                  seed=[init_seed, self.n_iter_])
         params = self._solve_new_rows(params, moves, idx, y, sample_weight)
-        optimizer_state = getattr(self, "_optimizer_state", None)
-        if optimizer_state is not None:
-            optimizer_state = optimizer_state._replace(tables=[
-                tuple(move_rows(m, move, size) for m in moments)
-                for moments, move, size in zip(optimizer_state.tables, moves, sizes)
-            ])
         factor = (settings["update_rate_factor"] if settings["solver"] == "sgd"
                   else self._update_rate_factor)
         trained = self._train(
@@ -574,6 +563,30 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         self.loss_curve_ = [*self.loss_curve_, *loss_curve]
         self.n_iter_ += len(loss_curve)
         return self
+
+    def _moved(self, old, moves, sizes, idx, y, sample_weight, *, fields=(0, 1),
+               count_seen=True):
+        """The interactions and Adam's state with the rows moved and ``idx`` added.
+
+        The rows ``idx`` count in the SGD per-row weights of ``fields`` only
+        (``partial_fit_users`` leaves the items' alone).
+        """
+        weights = None
+        if old.interactions.row_weights is not None:  # solver="sgd"
+            scale = self._fitted_settings()["weight_scale"]
+            weights = [w if f in fields else None for f, w in
+                       enumerate(row_weights(idx, sample_weight / scale, sizes))]
+        interactions = old.interactions.updated(
+            moves, sizes, idx, self._positive_rows(y), count_seen=count_seen,
+            row_weights=weights,
+        )
+        optimizer_state = getattr(self, "_optimizer_state", None)
+        if optimizer_state is not None:
+            optimizer_state = optimizer_state._replace(tables=[
+                tuple(move_rows(m, move, size) for m in moments)
+                for moments, move, size in zip(optimizer_state.tables, moves, sizes)
+            ])
+        return interactions, optimizer_state
 
     # partial_fit on a model fitted with solver="adam" steps at this share of
     # learning_rate (see partial_fit's docstring): Adam moves every coordinate a

@@ -453,12 +453,12 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
             if self.negative_sampling == "popularity":
                 weights = np.bincount(idx[y == 1, 1], minlength=n_items)
             return NegativeSampler(idx[:, :2], n_items, weights)
-        # partial_fit: never a pair seen in any call so far.
-        users, items = interactions.pairs()
+        # partial_fit: never a pair seen in any call so far, by the users whose
+        # negatives are drawn (the cost is theirs, not every pair's).
+        users, items = interactions.pairs(np.unique(idx[y == 1, 0]))
         weights = (interactions.item_counts if self.negative_sampling == "popularity"
                    else None)
-        return NegativeSampler(np.column_stack([users, items]), n_items, weights,
-                               keys_sorted=True)
+        return NegativeSampler(np.column_stack([users, items]), n_items, weights)
 
     def _split_validation(self, y, seed):
         """Held-out rows in the proportion of each class (stratified)."""

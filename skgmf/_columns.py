@@ -201,6 +201,7 @@ def column_where(f):
     name = f"{FIELD_NAMES[f]}s" if f < len(FIELD_NAMES) else f"field {f}"
     return f"Column {f} ({name}) of X"
 
+
 def prepare_X(X):
     """Reject 1-D input in one line; keep the integer ids of a DataFrame integers."""
     if isinstance(X, pd.DataFrame):

@@ -77,7 +77,8 @@ def _narrow(values):
 
 
 # Integer ids spread over at most this many times as many values as there are
-# rows (or known ids) are looked up in a table over their range, not hashed.
+# rows (in encode_ids) or known ids (in Vocabulary) are indexed by a table over
+# their range, not hashed.
 _DENSE_RANGE_FACTOR = 4
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -217,6 +218,7 @@ def warn_unknown_ids(values, idx, ids, fitted_kind, where, fallback):
             f"{plain_value(values[0])!r}); {fallback}.",
             UserWarning,
         )
+
 
 def canonical_order(idx, y, sample_weight, sizes):
     """Rows in order of (ids, y, sample_weight): the same for any input row order.

@@ -34,7 +34,7 @@ class Interactions(NamedTuple):
         ``counted`` marks the rows that count for popularity.
         """
         users, items, counted = _known(idx, counted)
-        seen = _csr_from_keys(_distinct(users.astype(np.int64) * sizes[1] + items), sizes)
+        seen = _csr_from_keys(distinct(users.astype(np.int64) * sizes[1] + items), sizes)
         counts = np.bincount(items[counted], minlength=sizes[1])
         return cls(seen, counts, row_weights)
 
@@ -44,9 +44,10 @@ class Interactions(NamedTuple):
         ``moves`` gives the new row of every old user and item row (the
         vocabularies grew to ``sizes``). With ``count_seen=False`` pairs stored
         already do not count again for popularity. ``row_weights``, when given,
-        are added to the moved ones. The cost grows with the update and the
-        number of rows of the tables (and, when items are added, with one pass
-        over the stored pairs), never with a sort of all pairs so far.
+        are added to the moved ones (None for a field: nothing added). The cost
+        grows with the update and the number of rows of the tables (and, when
+        items are added or the update is large, with one linear pass over the
+        stored pairs), never with a sort of all pairs so far.
         """
         from scipy import sparse
 
@@ -61,16 +62,21 @@ class Interactions(NamedTuple):
         users, items, counted = _known(idx, counted)
         keys = users.astype(np.int64) * sizes[1] + items
         new_keys, first = np.unique(keys, return_inverse=True)
-        stored = _contains(indptr, indices, new_keys // sizes[1], new_keys % sizes[1])
-        if not count_seen:
-            counted = counted & ~stored[first]
-        new_keys = new_keys[~stored]
         if len(new_keys) > _REBUILD_SHARE * len(indices):
-            old_users = np.repeat(np.arange(sizes[0], dtype=np.int64), np.diff(indptr))
-            all_keys = np.union1d(old_users * sizes[1] + indices, new_keys)
+            # A large update: one vectorised pass over the stored pairs, whose keys
+            # are sorted; merged with the new ones (two sorted runs) in one sort.
+            old_keys = _keys(indptr, indices, sizes[1])
+            at = np.minimum(np.searchsorted(old_keys, new_keys), max(len(old_keys) - 1, 0))
+            stored = (old_keys[at] == new_keys) if len(old_keys) else np.zeros(
+                len(new_keys), dtype=bool)
+            all_keys = np.concatenate([old_keys, new_keys[~stored]])
+            all_keys.sort(kind="stable")
             seen = _csr_from_keys(all_keys, sizes)
         else:
-            new_users, new_items = new_keys // sizes[1], new_keys % sizes[1]
+            # A small one: looked up and inserted one user at a time.
+            stored = _contains(indptr, indices, new_keys // sizes[1], new_keys % sizes[1])
+            fresh = new_keys[~stored]
+            new_users, new_items = fresh // sizes[1], fresh % sizes[1]
             # Sorted keys: the new pairs of a row are in order of item.
             at = _insert_positions(indptr, indices, new_users, new_items)
             indices = np.insert(indices, at, new_items.astype(indices.dtype))
@@ -80,19 +86,28 @@ class Interactions(NamedTuple):
                 (np.ones(len(indices), dtype=bool), indices, indptr),
                 shape=(sizes[0], sizes[1]),
             )
+        if not count_seen:
+            counted = counted & ~stored[first]
         counts = move_rows(self.item_counts, moves[1], sizes[1])
         counts = counts + np.bincount(items[counted], minlength=sizes[1])
         weights = self.row_weights
         if weights is not None and row_weights is not None:
-            weights = tuple(move_rows(w, m, n) + added for w, m, n, added
-                            in zip(weights, moves, sizes, row_weights))
+            weights = tuple(move_rows(w, m, n) + (0.0 if added is None else added)
+                            for w, m, n, added in zip(weights, moves, sizes, row_weights))
         return Interactions(seen, counts, weights)
 
-    def pairs(self):
-        """The seen pairs as (user rows, item rows), sorted by user then item."""
-        indptr = self.seen.indptr
-        users = np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
-        return users, self.seen.indices
+    def pairs(self, users=None):
+        """The seen pairs as (user rows, item rows), sorted by user then item.
+
+        Only those of the sorted, distinct user rows ``users`` when given: the
+        cost is theirs, not that of every pair.
+        """
+        if users is None:
+            indptr, items = self.seen.indptr, self.seen.indices
+            return np.repeat(np.arange(len(indptr) - 1, dtype=np.int32),
+                             np.diff(indptr)), items
+        rows = self.seen[users]
+        return np.repeat(users.astype(np.int32), np.diff(rows.indptr)), rows.indices
 
 
 def row_weights(idx, sample_weight, sizes):
@@ -106,7 +121,13 @@ def _known(idx, counted):
     return idx[known, 0], idx[known, 1], counted[known]
 
 
-def _distinct(keys):
+def _keys(indptr, indices, n_items):
+    """The sorted keys ``user * n_items + item`` of a CSR matrix's pairs."""
+    users = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+    return users * n_items + indices
+
+
+def distinct(keys):
     """The distinct keys, sorted: linear when they are sorted already (fit's rows
     are, in their canonical order), else a sort."""
     if len(keys) and np.all(keys[1:] >= keys[:-1]):

@@ -9,7 +9,6 @@ from sklearn.base import RegressorMixin, _fit_context
 from ._base import BaseGMF
 from ._columns import column_where
 from ._encoding import plain_value, warn_unknown_ids
-from ._interactions import row_weights
 from ._params import GMFParameters, decision_function, linear_in, move_rows
 from ._recommend import _kind_hint
 
@@ -438,19 +437,10 @@ class GMFRegressor(RegressorMixin, BaseGMF):
         sizes = [len(users), len(items)]
         moves = [move, np.arange(len(items), dtype=np.int32)]
         idx = np.column_stack([user_rows, item_rows]).astype(np.int32)
-        weights = None
-        if old.interactions.row_weights is not None:
-            # solver="sgd": the users' rows count in its per-row penalty from now on.
-            weights = row_weights(idx, sample_weight / settings["weight_scale"], sizes)
-        interactions = old.interactions.updated(
-            moves, sizes, idx, self._positive_rows(y), row_weights=weights,
+        interactions, optimizer_state = self._moved(
+            old, moves, sizes, idx, y, sample_weight, fields=(0,),
             count_seen=False,  # a known user's ratings are given again, not added
         )
-        optimizer_state = getattr(self, "_optimizer_state", None)
-        if optimizer_state is not None:
-            moments = tuple(move_rows(m, move, len(users)) for m in optimizer_state.tables[0])
-            optimizer_state = optimizer_state._replace(
-                tables=[moments, *optimizer_state.tables[1:]])
         self._assign(old._replace(vocabularies=(users, items), params=params.frozen(),
                                   interactions=interactions,
                                   rating_range=self._rating_range(y, old.rating_range)))

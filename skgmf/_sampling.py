@@ -25,17 +25,16 @@ class NegativeSampler:
         Number of item rows.
     weights : ndarray of shape (n_items,) or None
         Unnormalised probability of drawing each item; None draws uniformly.
-    keys_sorted : bool, default=False
-        Whether ``observed`` is sorted by user, then item, without repeats (the
-        pairs of a CSR matrix): no sort is needed then.
     """
 
-    def __init__(self, observed, n_items, weights=None, *, keys_sorted=False):
+    def __init__(self, observed, n_items, weights=None):
+        from ._interactions import distinct
+
         self.n_items = n_items
         self.observed = observed
         self.weights = weights
-        keys = observed[:, 0].astype(np.int64) * n_items + observed[:, 1]
-        self._keys = keys if keys_sorted else np.unique(keys)
+        # Linear for pairs sorted by user then item (fit's rows, a CSR matrix's).
+        self._keys = distinct(observed[:, 0].astype(np.int64) * n_items + observed[:, 1])
         n_users = int(observed[:, 0].max()) + 1 if len(observed) else 0
         self._dense = None
         if n_users * n_items <= _DENSE_CELLS:

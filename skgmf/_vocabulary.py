@@ -4,13 +4,15 @@
 import numpy as np
 import pandas as pd
 
-from ._encoding import _check_hashable, _check_missing, encode_ids, id_kind
-
-_INT64_MAX = np.iinfo(np.int64).max
-
-# Integer ids spread over at most this many times as many values as there are
-# ids are looked up in a table over their range (one gather), else hashed.
-_DENSE_RANGE_FACTOR = 4
+from ._encoding import (
+    _DENSE_RANGE_FACTOR,
+    _INT64_MAX,
+    _check_hashable,
+    _check_missing,
+    _narrow,
+    encode_ids,
+    id_kind,
+)
 
 
 class Vocabulary:
@@ -19,7 +21,10 @@ class Vocabulary:
     The ids are sorted as :func:`~skgmf._encoding.encode_ids` sorts them (a fit
     and a fit followed by ``partial_fit`` calls give the same vocabulary). The
     lookup (a table over the range of compact integer ids, else a hash index) is
-    built once, here: looking up one id costs O(1), not O(n_ids). Immutable:
+    built once: looking up one id costs O(1), not O(n_ids). Integer ids that
+    arrive as Python objects (a DataFrame of int and string columns) are looked
+    up as integers; other values of another kind than the ids (floats for
+    integer ids) use a hash index built on first use and kept. Immutable:
     :meth:`extend` returns a new vocabulary.
 
     Parameters
@@ -61,7 +66,7 @@ class Vocabulary:
 
     def rows(self, values, *, field=0):
         """The row of every id of ``values``; -1 where unknown (int32)."""
-        values = np.asarray(values)
+        values = _narrow(np.asarray(values))
         _check_missing(values, field)
         if self._table is not None and values.dtype.kind in "iu" and len(values):
             if values.dtype.kind == "u" and int(values.max()) > _INT64_MAX:
@@ -72,8 +77,14 @@ class Vocabulary:
                 outside = (offset < 0) | (offset >= span)
                 return self._table[np.where(outside, span, offset)]
         _check_hashable(values, field)
-        index = self._index if self._index is not None else pd.Index(self.ids)
-        return index.get_indexer(values).astype(np.int32, copy=False)
+        return self._hash_index().get_indexer(values).astype(np.int32, copy=False)
+
+    def _hash_index(self):
+        """The hash index of the ids: built in the constructor, or on first use."""
+        if self._index is None:
+            # Kept once built; two threads may both build it (the same index).
+            self._index = pd.Index(self.ids)
+        return self._index
 
     def extend(self, values, *, field=0):
         """This vocabulary grown by the ids of ``values`` it lacks, sorted as in fit.

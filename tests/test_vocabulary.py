@@ -66,12 +66,18 @@ def test_compact_integer_ids_of_any_width_encode_and_look_up(values):
     assert lookup_ids(ids, values[:1] * 0 + values.max())[0] == len(ids) - 1
 
 
-@pytest.mark.parametrize("ids", [np.arange(0, 3000, 7), np.array(["a", "b", "c"], object),
-                                 np.array([1, 10**12, 2**40])])
-def test_lookup_is_built_once(ids, monkeypatch):
+@pytest.mark.parametrize("ids, as_objects", [
+    (np.arange(0, 3000, 7), False), (np.array(["a", "b", "c"], object), False),
+    (np.array([1, 10**12, 2**40]), False),
+    # Integer ids that arrive as Python ints (a DataFrame of int and str columns).
+    (np.arange(0, 3000, 7), True), (np.array([1, 10**12, 2**40]), True),
+], ids=["dense", "strings", "hashed", "dense-objects", "hashed-objects"])
+def test_lookup_is_built_once(ids, as_objects, monkeypatch):
     """Looking ids up builds no table or index: that happens once, in the constructor."""
     vocabulary = Vocabulary(ids)
     expected = vocabulary.rows(ids[::-1])
+    if as_objects:
+        ids = ids.astype(object)
 
     def no_index(*args, **kwargs):
         raise AssertionError("a lookup built an index")
