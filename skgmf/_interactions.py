@@ -79,7 +79,7 @@ class Interactions(NamedTuple):
             new_users, new_items = fresh // sizes[1], fresh % sizes[1]
             # Sorted keys: the new pairs of a row are in order of item.
             at = _insert_positions(indptr, indices, new_users, new_items)
-            indices = np.insert(indices, at, new_items.astype(indices.dtype))
+            indices = _insert(indices, at, new_items.astype(indices.dtype))
             added = np.bincount(new_users, minlength=sizes[0])
             indptr = indptr + np.concatenate([[0], np.cumsum(added)]).astype(indptr.dtype)
             seen = sparse.csr_matrix(
@@ -147,6 +147,23 @@ def _csr_from_keys(keys, sizes):
          indptr.astype(index_dtype)),
         shape=(sizes[0], sizes[1]),
     )
+
+
+# Up to this many values, _insert copies the runs between them one by one.
+_FEW = 10_000
+
+
+def _insert(array, at, values):
+    """``np.insert(array, at, values)`` for sorted ``at``: a few values into a long
+    array cost a copy of it (np.insert builds and applies a mask as long as it)."""
+    if len(values) > _FEW:
+        return np.insert(array, at, values)
+    out = np.empty(len(array) + len(values), dtype=array.dtype)
+    out[at + np.arange(len(at))] = values
+    bounds = [0, *at.tolist(), len(array)]
+    for shift, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+        out[lo + shift : hi + shift] = array[lo:hi]
+    return out
 
 
 def _insert_positions(indptr, indices, users, items):
