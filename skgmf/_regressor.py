@@ -504,10 +504,14 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     def _relevance(self, state, scores, candidates):
         from scipy.special import ndtr
 
-        counts = state.interactions.item_counts
-        share = counts[candidates] / max(counts.sum(), 1)
         spread = state.residual_std or 1.0
-        return share * ndtr((scores - state.params.intercept) / spread)
+        return (self._relevance_bound(state, candidates)
+                * ndtr((scores - state.params.intercept) / spread))
+
+    def _relevance_bound(self, state, candidates):
+        # The items' shares of the ratings: the relevance is that times a probability.
+        counts = state.interactions.item_counts
+        return counts[candidates] / max(counts.sum(), 1)
 
     @property
     def rating_range_(self):

@@ -316,3 +316,28 @@ def test_top_k_with_sampled_threshold_equals_the_exact_selection():
         assert_array_equal(top, exact_top)
         finite = np.isfinite(top)
         assert_array_equal(ids[finite], exact_ids[finite])
+
+
+def test_relevance_scores_only_the_candidates_that_can_make_a_top_k(monkeypatch):
+    """With many items the relevance of most is never computed (their share of
+    the ratings cannot reach any user's k-th best), yet the lists are exact."""
+    from skgmf.datasets import make_ratings
+
+    ratings = make_ratings(200, 3000, 20_000, random_state=0)
+    X, y = ratings[["user", "item"]].to_numpy(), ratings["rating"].to_numpy(float)
+    est = GMFRegressor(n_factors=8, max_iter=5, random_state=0).fit(X, y)
+    scored = []
+    original = GMFRegressor._relevance
+
+    def counting(self, state, scores, candidates):
+        scored.append(scores.size)
+        return original(self, state, scores, candidates)
+
+    monkeypatch.setattr(GMFRegressor, "_relevance", counting)
+    users = est.users_[:40]
+    ids, scores = est.recommend(users, k=5, return_scores=True)
+    assert sum(scored) < 0.25 * len(users) * len(est.items_)
+    for row, user in enumerate(users):
+        expected_ids, expected_scores = brute_force(est, X, user, ranking="relevance")
+        assert_array_equal(ids[row], expected_ids[:5])
+        assert_allclose(scores[row], expected_scores[:5], rtol=1e-5)
