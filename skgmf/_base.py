@@ -556,9 +556,12 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
             max_iter=1, schedule="constant", optimizer_state=optimizer_state,
         )
         params, loss_curve, _, _, optimizer_state, _ = trained
-        self._assign(old._replace(vocabularies=tuple(vocabularies), params=params.frozen(),
-                                  interactions=interactions,
-                                  rating_range=self._rating_range(y, old.rating_range)))
+        rating_range = self._rating_range(y, old.rating_range)
+        self._assign(old._replace(
+            vocabularies=tuple(vocabularies), params=params.frozen(),
+            interactions=interactions, rating_range=rating_range,
+            residual_std=None if rating_range is None else residual_std_of(loss_curve),
+        ))
         self._optimizer_state = optimizer_state
         self.loss_curve_ = [*self.loss_curve_, *loss_curve]
         self.n_iter_ += len(loss_curve)

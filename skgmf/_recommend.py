@@ -53,7 +53,7 @@ class RecommenderMixin:
         """The ranking="relevance" scores of a block of model outputs (hook)."""
         from scipy.special import expit
 
-        return expit(scores)
+        return expit(scores.astype(np.float64))  # float32 rounds to 1 from a logit of 17
 
     def recommend(self, users, k=10, *, exclude_seen=True, items=None,
                   return_scores=False, fill_value=None, ranking="auto"):
@@ -98,8 +98,10 @@ class RecommenderMixin:
               the item and at least the mean rating, for a :class:`GMFRegressor`:
               the item's share of the ratings seen (the chance it is rated at all)
               times :math:`\\Phi((\\hat r_{ui} - \\mu) / \\sigma)`, the chance that
-              its rating clears :math:`\\mu` (``intercept_``, the mean rating)
-              under Gaussian residuals of the training RMSE :math:`\\sigma`. A
+              its rating clears :math:`\\mu` (``intercept_``: the weighted mean
+              rating with ``solver="sgd"``, learned with ``"adam"``) under Gaussian
+              residuals of :math:`\\sigma`, the RMSE of the last training epoch
+              (of ``fit`` or ``partial_fit``, measured during it). A
               rating model learns what a user thinks of the items they rate, not
               which items they rate: ranked by predicted rating alone, rarely
               rated items with a few high ratings come first. For a
@@ -206,7 +208,7 @@ class RecommenderMixin:
 
         total = len(candidates)
         n = min(total, max(8 * k, 256))
-        if bound is None or n == total:
+        if bound is None or n == total or bound[0] == bound[-1]:  # nothing to prune
             return top_of_first(rows, total)
         top = np.empty((len(rows), k), dtype=np.intp)
         top_scores = np.empty((len(rows), k))
@@ -220,7 +222,7 @@ class RecommenderMixin:
             done = (reach <= n) | (n == total)
             top[todo[done]], top_scores[todo[done]] = t[done], ts[done]
             todo = todo[~done]
-            n = min(total, 4 * n)
+            n = total if 8 * n >= total else 4 * n  # past a half: all at once
         return top, top_scores
 
     def similar_items(self, items, k=10, *, return_scores=False):

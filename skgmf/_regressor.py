@@ -504,9 +504,9 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     def _relevance(self, state, scores, candidates):
         from scipy.special import ndtr
 
-        spread = state.residual_std or 1.0
-        return (self._relevance_bound(state, candidates)
-                * ndtr((scores - state.params.intercept) / spread))
+        spread = 1.0 if state.residual_std is None else state.residual_std
+        z = (scores.astype(np.float64) - state.params.intercept) / spread
+        return self._relevance_bound(state, candidates) * ndtr(z)
 
     def _relevance_bound(self, state, candidates):
         # The items' shares of the ratings: the relevance is that times a probability.

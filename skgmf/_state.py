@@ -31,9 +31,10 @@ class FittedState(NamedTuple):
     rating_range : tuple of float or None
         The regressor's clipping range; None for the classifier.
     residual_std : float or None
-        The regressor's training RMSE (of its last epoch in ``fit``), the spread
-        of a rating around its prediction in ``recommend``'s relevance; None for
-        the classifier.
+        The regressor's root mean squared error over its last training epoch
+        (of ``fit`` or ``partial_fit``, measured during the epoch): the spread of
+        a rating around its prediction in ``recommend``'s relevance; None for the
+        classifier.
     """
 
     vocabularies: tuple
@@ -72,7 +73,8 @@ def flatten(state):
 def unflatten(flat):
     """The state of the flat keys of ``flat`` (popped from it); None if unfitted.
 
-    Keys that files of earlier versions lack get what those models would have had.
+    Keys that files of earlier versions lack get what those models would have had
+    (the relevance spread: the RMSE of the last epoch in ``loss_curve_``).
     """
     from scipy import sparse
 
@@ -105,5 +107,10 @@ def unflatten(flat):
 
 
 def residual_std_of(loss_curve):
-    """The RMSE of a regressor's last epoch (its loss is the mean squared error)."""
-    return float(np.sqrt(loss_curve[-1])) if loss_curve else 1.0
+    """The RMSE of a regressor's last epoch (its loss is the mean squared error).
+
+    At least 1e-6 (a perfect fit), and 1.0 when unknown or not finite.
+    """
+    if not loss_curve or not np.isfinite(loss_curve[-1]):
+        return 1.0
+    return max(float(np.sqrt(loss_curve[-1])), 1e-6)

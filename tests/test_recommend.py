@@ -341,3 +341,23 @@ def test_relevance_scores_only_the_candidates_that_can_make_a_top_k(monkeypatch)
         expected_ids, expected_scores = brute_force(est, X, user, ranking="relevance")
         assert_array_equal(ids[row], expected_ids[:5])
         assert_allclose(scores[row], expected_scores[:5], rtol=1e-5)
+
+
+def test_relevance_spread_is_the_last_epochs_rmse_whatever_the_history(data):
+    """fit, then partial_fit: the spread follows the last epoch, so a file written
+    before the spread was stored (it reads loss_curve_) ranks the same."""
+    import pickle
+
+    X, y = data
+    est = GMFRegressor(**FAST_PARAMS).fit(X[:5000], y[:5000])
+    est.partial_fit(X[5000:6000], y[5000:6000])
+    assert est._state.residual_std == pytest.approx(np.sqrt(est.loss_curve_[-1]))
+    state = est.__getstate__()
+    del state["_residual_std"]
+    old = GMFRegressor.__new__(GMFRegressor)
+    with pytest.warns(UserWarning):  # no version in the state: "unknown version"
+        del state["_skgmf_version"]
+        old.__setstate__(state)
+    users = est.users_[:20]
+    assert_array_equal(old.recommend(users, k=5), est.recommend(users, k=5))
+    assert pickle.loads(pickle.dumps(est))._state.residual_std == est._state.residual_std
