@@ -31,15 +31,25 @@ import pandas as pd
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 # Chosen on validation (see the module docstring); w stays at ones (plain biased MF).
-# The defaults depend on the number of ratings: skgmf._sgd.default_params gives the
+# The defaults depend on the number of ratings: default_params gives the
 # estimator's "auto" settings.
 ACCURATE = dict(n_factors=128, n_epochs=40, lr=0.04, lr_decay=0.3, alpha=0.05, beta=1.0,
                 init_std=0.01)
 
 
-def settings(n_ratings, accurate=False, overrides=()):
-    from skgmf._sgd import default_params
+def default_params(n_ratings):
+    """The estimator's "auto" SGD settings for ``n_ratings``, in ``sgd_fit``'s names
+    (``BaseGMF._auto`` is where they are chosen)."""
+    from skgmf import GMFRegressor
+    from skgmf._sgd import INVERSE_DECAY
 
+    auto = GMFRegressor()._resolve_settings(n_ratings, 2)
+    return dict(n_factors=auto["n_factors"], n_epochs=auto["max_iter"],
+                lr=auto["learning_rate"], lr_decay=INVERSE_DECAY,
+                alpha=auto["alpha"], beta=auto["row_alpha"], init_std=0.01)
+
+
+def settings(n_ratings, accurate=False, overrides=()):
     return dict(ACCURATE if accurate else default_params(n_ratings), **dict(overrides))
 
 

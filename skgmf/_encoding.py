@@ -1,4 +1,4 @@
-"""Id <-> row-index vocabularies for categorical fields (NumPy and pandas only)."""
+"""Encoding ids: sorted distinct ids of any hashable kind, id kinds, and the rows' canonical order."""
 # License: BSD 3 clause
 
 import warnings

@@ -154,20 +154,6 @@ def _block_order(n, block, state):  # pragma: no cover
     return order
 
 
-def default_params(n_ratings):
-    """The estimator's ``"auto"`` SGD settings for ``n_ratings``, in :func:`sgd_fit`'s names.
-
-    For experiments with the kernel (benchmarks/tune_sgd.py); ``BaseGMF._auto`` is
-    where they are chosen.
-    """
-    from ._regressor import GMFRegressor
-
-    settings = GMFRegressor()._resolve_settings(n_ratings, 2)
-    return dict(n_factors=settings["n_factors"], n_epochs=settings["max_iter"],
-                lr=settings["learning_rate"], lr_decay=INVERSE_DECAY,
-                alpha=settings["alpha"], beta=settings["row_alpha"], init_std=0.01)
-
-
 def row_penalties(rows, weights, n_rows, alpha, beta=0.0):
     """Per-row L2 coefficients ``alpha + beta / n`` (float32, shape ``(n_rows,)``).
 
