@@ -38,9 +38,15 @@ def _tiny_problem(seed=0, loss="squared"):
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
-@pytest.mark.parametrize("learn_w, learn_mu", [(False, False), (True, True)])
-def test_kernel_matches_reference_step_by_step(loss, learn_w, learn_mu):
+@pytest.mark.parametrize("learn_w, learn_mu, unit_w", [
+    (False, False, False), (True, True, False),
+    (False, False, True),  # w at ones, fixed: the kernel's loops without w
+    (True, False, True),  # learned from ones: the general loops
+])
+def test_kernel_matches_reference_step_by_step(loss, learn_w, learn_mu, unit_w):
     users, items, y, s, tables, reg_user, reg_item = _tiny_problem(loss=loss)
+    if unit_w:
+        tables[-1][:] = 1.0
     kernel = [t.copy() for t in tables]
     ref = [t.copy() for t in tables]
     mu_kernel = np.array([0.3 if loss == "logistic" else 3.0], np.float32)
