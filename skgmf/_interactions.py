@@ -74,12 +74,12 @@ class Interactions(NamedTuple):
             seen = _csr_from_keys(all_keys, sizes)
         else:
             # A small one: looked up and inserted one user at a time.
-            stored = _contains(indptr, indices, new_keys // sizes[1], new_keys % sizes[1])
-            fresh = new_keys[~stored]
-            new_users, new_items = fresh // sizes[1], fresh % sizes[1]
+            new_users, new_items = np.divmod(new_keys, sizes[1])
             # Sorted keys: the new pairs of a row are in order of item.
             at = _insert_positions(indptr, indices, new_users, new_items)
-            indices = _insert(indices, at, new_items.astype(indices.dtype))
+            stored = _stored_at(indptr, indices, at, new_users, new_items)
+            new_users, new_items = new_users[~stored], new_items[~stored]
+            indices = _insert(indices, at[~stored], new_items.astype(indices.dtype))
             added = np.bincount(new_users, minlength=sizes[0])
             indptr = indptr + np.concatenate([[0], np.cumsum(added)]).astype(indptr.dtype)
             seen = sparse.csr_matrix(
@@ -179,9 +179,8 @@ def _insert_positions(indptr, indices, users, items):
     return at
 
 
-def _contains(indptr, indices, users, items):
-    """Whether each (user, item) pair is stored (users sorted)."""
-    at = _insert_positions(indptr, indices, users, items)
+def _stored_at(indptr, indices, at, users, items):
+    """Whether each (user, item) pair is stored, ``at`` its insert position."""
     ends = indptr[users + 1]
     inside = at < ends
     found = np.zeros(len(users), dtype=bool)
