@@ -43,10 +43,6 @@ class FittedState(NamedTuple):
     rating_range: tuple = None
     residual_std: float = None
 
-    @property
-    def sizes(self):
-        return [len(v) for v in self.vocabularies]
-
 
 def flatten(state):
     """``state`` as arrays and plain Python (what pickle and skops store)."""
