@@ -332,10 +332,8 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         # which would read model_ too: the same filter, model_ left out first.
         if self.__dict__.get("_keras_model") is not None:
             return super().__dir__()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=FutureWarning)
-            return [name for name in object.__dir__(self)
-                    if name != "model_" and hasattr(self, name)]
+        return [name for name in object.__dir__(self)
+                if name != "model_" and hasattr(self, name)]
 
     @property
     def model_(self):
