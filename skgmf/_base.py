@@ -244,9 +244,13 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         """
         return None
 
-    def _epochs(self, idx, y, sample_weight, seed, sampler=None):
-        """Yield ``(perm, (idx, y, sample_weight))`` for every epoch."""
+    def _epochs(self, idx, y, sample_weight, seed, sampler=None, ordered=True):
+        """Yield ``(perm, (idx, y, sample_weight))`` for every epoch, or with
+        ``ordered=False`` the rows alone (the SGD engine orders them itself)."""
         rows = (idx, y, sample_weight)
+        if not ordered:
+            while True:
+                yield rows
         for perm in epoch_permutations(seed, len(y)):
             yield perm, rows
 
@@ -606,7 +610,8 @@ class BaseGMF(RecommenderMixin, BaseEstimator):
         is left as it is), Adam's state (None for SGD), and the share of
         ``learning_rate`` the schedule had reached at the epoch kept.
         """
-        epochs = self._epochs(idx, y, sample_weight, seed, sampler)
+        epochs = self._epochs(idx, y, sample_weight, seed, sampler,
+                              ordered=settings["solver"] != "sgd")
         common = dict(loss=self._loss, alpha=settings["alpha"], tol=self.tol,
                       n_iter_no_change=self.n_iter_no_change, validate=validate,
                       verbose=self.verbose)

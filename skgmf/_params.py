@@ -62,7 +62,7 @@ def init_parameters(sizes, n_factors, *, intercept, std, seed, coef="ones"):
     U(-sqrt(3 / n_factors), sqrt(3 / n_factors)).
     """
     rng = np.random.default_rng(seed)
-    factors = [rng.normal(0.0, std, (size, n_factors)).astype(np.float32)
+    factors = [rng.standard_normal((size, n_factors), dtype=np.float32) * np.float32(std)
                for size in sizes]
     if coef == "ones":
         w = np.ones(n_factors, np.float32)

@@ -57,7 +57,8 @@ class GMFRegressor(RegressorMixin, BaseGMF):
 
     solver : {"auto", "sgd", "adam"}, default="auto"
         The training engine. ``"sgd"``: per-rating stochastic gradient descent in
-        compiled code (numba), single threaded and deterministic; it trains (user,
+        compiled code (numba), on up to 4 threads and deterministic (the same
+        result on any number of threads, see the Notes); it trains (user,
         item) models. ``"adam"``: minibatch Adam in TensorFlow (lazy, per used
         row), for context fields and GPUs. ``"auto"`` takes ``"sgd"`` for a (user,
         item) model and ``"adam"`` with context fields. Measured side by side on
@@ -207,13 +208,21 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     with sample weights :math:`s_r`; ``solver="sgd"`` adds
     :math:`\\beta (\\|p\\|^2 + b^2)` once per row (``row_alpha``), takes one step
     per rating (Funk's SVD, as Surprise and cornac) with ``w`` at ones and
-    :math:`\\mu` at the mean rating, and is single threaded and deterministic;
+    :math:`\\mu` at the mean rating, and is deterministic;
     ``solver="adam"`` takes the batch mean, steps with Adam on the rows a batch
     uses, and projects :math:`w` back to norm :math:`\\sqrt{k}` after each step.
     Rows are sorted, then shuffled by a generator seeded from ``random_state``, so
     the fitted model does not depend on the order of the rows of ``X``. Rows of
     weight zero are dropped. Nothing global is changed: no Keras or TensorFlow
     seed, no configuration. ``predict`` runs in NumPy and never calls TensorFlow.
+
+    ``solver="sgd"`` trains 20,000 rows or more with LIBMF's schedule: users and
+    items are dealt out to 4 strata each, and the 4 cells of each diagonal of
+    the 4 x 4 grid, which share no user or item, train side by side on as many
+    threads as scikit-learn's OpenMP code would use (the physical cores, at most
+    4 here; ``OMP_NUM_THREADS`` or ``threadpoolctl.threadpool_limits`` lower it,
+    and joblib's worker processes get their share of the cores). The schedule
+    is fixed, so the model is the same on any number of threads.
     TensorFlow is imported by a fit with ``solver="adam"`` and by the first access
     to ``model_``, not by ``import skgmf``, a fit with ``solver="sgd"`` nor by
     loading a pickle, joblib or skops file (see "Saving and serving" in the user

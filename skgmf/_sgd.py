@@ -28,21 +28,36 @@ Surprise's ``reg_all`` and ``beta`` a penalty on each row independent of its cou
 Learned output weights ``w`` are projected back to the norm ``sqrt(n_factors)``
 after every epoch (``w = ones`` is plain biased matrix factorization).
 
-Everything is single threaded and deterministic: the same inputs and seed give
-the same tables, bit for bit, on the same machine.
+Everything is deterministic: the same inputs and seed give the same tables, bit
+for bit, on the same machine. :func:`sgd_fit` (the tuning benchmarks' entry
+point) runs on one thread; :func:`train` (the estimators') on up to ``_STRATA``
+threads, with LIBMF's schedule, and the same result on any number of them.
 """
 # License: BSD 3 clause
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 SQUARED = 0
 LOGISTIC = 1
 _LOSSES = {"squared": SQUARED, "logistic": LOGISTIC}
 # Ratings per run of shuffle="blocks": long enough to stream, short enough to mix.
 _BLOCK = 1024
+# Strata of users and of items of the parallel schedule (LIBMF's): every epoch
+# visits the _STRATA diagonals of the grid of cells in a random order, and a
+# diagonal's cells, which share no user or item, run on up to _STRATA threads.
+# Fixed, so that the result does not depend on the number of threads.
+_STRATA = 4
+# The cells of every diagonal of the grid, by user stratum: cell (a, a + shift)
+# is S * a + (a + shift) % S. No two share a user or an item.
+_DIAGONALS = [np.arange(_STRATA) * _STRATA + (np.arange(_STRATA) + shift) % _STRATA
+              for shift in range(_STRATA)]
+# Fewer ratings train on one thread: a diagonal's work would not pay a thread's wake-up.
+_PARALLEL_MIN_RATINGS = 20_000
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -128,8 +143,19 @@ def _sgd_epoch(users, items, targets, weights, order, P, Q, bu, bi, w, mu,
                 wf = w[f]
                 pu[f] = du * p + ge * wf * q
                 qi[f] = di * q + ge * wf * p
-    mu[0] = m
+    if learn_mu:
+        mu[0] = m
     return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _splitmix(x):  # pragma: no cover
+    """splitmix64: the next state and its output."""
+    x += np.uint64(0x9E3779B97F4A7C15)
+    z = x
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x, z ^ (z >> np.uint64(31))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -142,11 +168,7 @@ def _permute(n, state):  # pragma: no cover
     order = np.arange(n).astype(np.int32)
     x = state[0]
     for t in range(n - 1, 0, -1):
-        x += np.uint64(0x9E3779B97F4A7C15)
-        z = x
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
+        x, z = _splitmix(x)
         r = np.int64(z % np.uint64(t + 1))
         tmp = order[t]
         order[t] = order[r]
@@ -167,6 +189,88 @@ def _block_order(n, block, state):  # pragma: no cover
             order[t] = j
             t += 1
     return order
+
+
+@numba.njit(cache=True, nogil=True)
+def _cell_orders(bounds, block, state):  # pragma: no cover
+    """Every cell's positions ``bounds[c]:bounds[c + 1]`` in runs of ``block``, the
+    runs of each cell in a random order (cells in turn, so one stream of ``state``)."""
+    order = np.empty(bounds[-1], np.int32)
+    for c in range(bounds.shape[0] - 1):
+        start, stop = bounds[c], bounds[c + 1]
+        runs = _permute((stop - start + block - 1) // block, state)
+        t = start
+        for b in runs:
+            for j in range(start + b * block, min(stop, start + (b + 1) * block)):
+                order[t] = j
+                t += 1
+    return order
+
+
+@numba.njit(cache=True, nogil=True)
+def _to_cells(idx, targets, weights, rank_user, rank_item, strata_user, strata_item,
+              n_strata, state):  # pragma: no cover
+    """The rows grouped by cell, in a random order within each cell.
+
+    Row ``j`` goes to cell ``n_strata * strata_user[u] + strata_item[i]`` of its
+    working rows ``u = rank_user[idx[j, 0]]`` and ``i = rank_item[idx[j, 1]]``.
+    One counting sort, then a Fisher-Yates shuffle of every cell (``state``
+    advanced in place): a pass over the data and shuffles that stay within a cell.
+
+    Returns ``(users, items, targets, weights, bounds, user_weight, item_weight)``:
+    cell ``c`` holds ``bounds[c]:bounds[c + 1]``; the summed weight of every
+    working row.
+    """
+    n = idx.shape[0]
+    bounds = np.zeros(n_strata * n_strata + 1, np.int64)
+    cell = np.empty(n, np.int32)
+    user_weight = np.zeros(rank_user.shape[0])
+    item_weight = np.zeros(rank_item.shape[0])
+    for j in range(n):
+        u = rank_user[idx[j, 0]]
+        i = rank_item[idx[j, 1]]
+        c = strata_user[u] * n_strata + strata_item[i]
+        cell[j] = c
+        bounds[c + 1] += 1
+        user_weight[u] += weights[j]
+        item_weight[i] += weights[j]
+    for c in range(n_strata * n_strata):
+        bounds[c + 1] += bounds[c]
+    fill = bounds[:-1].copy()
+    users = np.empty(n, np.int32)
+    items = np.empty(n, np.int32)
+    y = np.empty(n, np.float32)
+    s = np.empty(n, np.float32)
+    for j in range(n):
+        p = fill[cell[j]]
+        fill[cell[j]] += 1
+        users[p] = rank_user[idx[j, 0]]
+        items[p] = rank_item[idx[j, 1]]
+        y[p] = targets[j]
+        s[p] = weights[j]
+    x = state[0]
+    for c in range(n_strata * n_strata):
+        start = bounds[c]
+        for t in range(bounds[c + 1] - 1, start, -1):
+            x, z = _splitmix(x)
+            r = start + np.int64(z % np.uint64(t - start + 1))
+            users[t], users[r] = users[r], users[t]
+            items[t], items[r] = items[r], items[t]
+            y[t], y[r] = y[r], y[t]
+            s[t], s[r] = s[r], s[t]
+    state[0] = x
+    return users, items, y, s, bounds, user_weight, item_weight
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def _sgd_cells(users, items, targets, weights, cells, order, bounds, totals, P, Q, bu,
+               bi, w, mu, lr, reg_user, reg_item, loss):  # pragma: no cover
+    """:func:`_sgd_epoch` over the ``cells``' runs of ``order``, in turn; the
+    summed loss of cell ``c`` goes to ``totals[c]``. ``w``, ``mu`` stay fixed."""
+    for c in cells:
+        totals[c] = _sgd_epoch(users, items, targets, weights,
+                               order[bounds[c]:bounds[c + 1]], P, Q, bu, bi, w, mu, lr,
+                               reg_user, reg_item, False, False, loss)
 
 
 def row_penalties(rows, weights, n_rows, alpha, beta=0.0):
@@ -359,12 +463,10 @@ def train(params, epochs, *, loss, rates, alpha, row_alpha,
         Two fields' tables ``[P, Q]``, biases ``[b_u, b_i]``, ``w`` and ``mu`` to
         start from; left as they are (training updates copies). ``w`` (ones:
         learning it lost accuracy on validation) and ``mu`` stay fixed.
-    epochs : iterator of (perm, (idx, y, sample_weight))
-        As for :func:`skgmf._adam.train`. With ``fixed_rows`` only its first
-        item is drawn: the rows are gathered once in its order, and each epoch
-        visits runs of ``_BLOCK`` of them in a fresh random order (as fast as
-        streaming). Otherwise every epoch draws new rows (fresh negatives) and
-        visits them in ``perm``'s order.
+    epochs : iterator of (idx, y, sample_weight)
+        The rows of every epoch: ``idx`` (n_samples, n_fields) int embedding rows.
+        With ``fixed_rows`` only its first item is drawn. The engine orders the
+        rows itself (see Notes).
     loss : {"squared_error", "log_loss"}
     rates : list of float
         Learning rate of every epoch; their number is ``max_iter``.
@@ -402,6 +504,16 @@ def train(params, epochs, *, loss, rates, alpha, row_alpha,
 
     Notes
     -----
+    The schedule is LIBMF's: users and items are dealt out to ``_STRATA``
+    strata of about equal numbers of ratings, which cut the ratings into a grid
+    of cells. Every epoch visits the grid's diagonals in a random order; the
+    cells of a diagonal share no user or item, so they train on up to
+    ``_STRATA`` threads at once without locks and with the same result as one
+    after the other. Within a cell, the rows are shuffled once per set of rows
+    and every epoch visits runs of ``_BLOCK`` of them in a fresh random order
+    (as fast as streaming). The result depends on ``seed`` and the data, not on
+    the number of threads (:func:`effective_n_threads`).
+
     The sample weights are divided by their mean first, so that their scale does
     not scale the steps (a weight multiplies a rating's step): weights of 5 train
     the model weights of 1 train. ``row_counts`` are in the same unit.
@@ -409,56 +521,180 @@ def train(params, epochs, *, loss, rates, alpha, row_alpha,
     from ._params import GMFParameters
     from ._stopping import EpochMonitor
 
-    params = params.copy()
-    (P, Q), (bu, bi), coef = params.factors, params.biases, params.coef
-    P, Q = np.ascontiguousarray(P), np.ascontiguousarray(Q)
-    params = GMFParameters([P, Q], [bu, bi], coef, params.intercept)
+    (P, Q), (bu, bi) = params.factors, params.biases
+    coef = np.array(params.coef, dtype=np.float32)  # writable: the kernel's type
     loss_code = SQUARED if loss == "squared_error" else LOGISTIC
     mu = np.array([params.intercept], dtype=np.float32)
-    state = np.array([np.random.default_rng(seed).integers(0, 2**63)], dtype=np.uint64)
+    rng = np.random.default_rng(seed)
+    state = np.array([rng.integers(0, 2**63)], dtype=np.uint64)
+    rows = next(epochs)
+    if row_counts is None:
+        fixed_counts = None
+        row_counts = _row_counts(rows, weight_scale, (len(P), len(Q)))
+    else:
+        fixed_counts = row_counts
+    # Working copies of the tables with every stratum's rows together: threads
+    # then write apart (a bias shared a cache line with other strata's).
+    grid = _Grid(row_counts, rng)
+    P, bu = grid.gather(0, P, bu)
+    Q, bi = grid.gather(1, Q, bi)
+
+    def trained():
+        factors, biases = zip(grid.scatter(0, P, bu), grid.scatter(1, Q, bi))
+        return GMFParameters(list(factors), list(biases), coef, params.intercept)
+
     monitor = EpochMonitor(len(rates), tol=tol, n_iter_no_change=n_iter_no_change,
-                           validate=None if validate is None else lambda: validate(params),
+                           validate=None if validate is None else lambda: validate(trained()),
                            verbose=verbose)
     best_tables = None
-    rows_seen = data = None
-    for rate in rates:
-        monitor.start_epoch()
-        if data is None or not fixed_rows:
-            perm, rows = next(epochs)
-        else:
-            rows = rows_seen
-        if rows is not rows_seen:
-            # New rows: gathered once in perm's order, which this epoch follows.
-            rows_seen = rows
-            idx, y, weight = rows
-            data = [np.ascontiguousarray(idx[perm, 0], dtype=np.int32),
-                    np.ascontiguousarray(idx[perm, 1], dtype=np.int32),
-                    np.ascontiguousarray(y[perm], dtype=np.float32),
-                    np.ascontiguousarray(weight[perm] / weight_scale, dtype=np.float32)]
-            counts = row_counts or [
-                np.bincount(data[f], weights=data[3], minlength=len(table))
-                for f, table in enumerate((P, Q))
-            ]
-            reg_user = _penalties(counts[0], alpha, row_alpha)
-            reg_item = _penalties(counts[1], alpha, row_alpha)
-            order = np.arange(len(perm), dtype=np.int32)
-        else:
-            # The same rows: runs of them in a fresh order, read sequentially.
-            order = _block_order(len(data[0]), _BLOCK, state)
-        total = _sgd_epoch(data[0], data[1], data[2], data[3], order, P, Q, bu, bi, coef,
-                           mu, rate, reg_user, reg_item, False, False, loss_code)
-        is_best, stop = monitor.end_epoch(
-            total / max(float(data[3].sum(dtype=np.float64)), 1e-300))
-        if is_best:
-            best_tables = [t.copy() for t in (P, Q, bu, bi)]
-        if stop:
-            break
+    with ThreadPoolExecutor(_STRATA - 1) as pool:
+        for epoch, rate in enumerate(rates):
+            monitor.start_epoch()
+            if epoch == 0 or not fixed_rows:
+                if epoch > 0:
+                    rows = next(epochs)
+                *data, bounds, user_weight, item_weight = grid.layout(rows, weight_scale,
+                                                                      state)
+                if fixed_counts is not None:
+                    user_weight, item_weight = (grid.rows_of(f, fixed_counts[f])
+                                                for f in (0, 1))
+                reg_user = _penalties(user_weight, alpha, row_alpha)
+                reg_item = _penalties(item_weight, alpha, row_alpha)
+                total_weight = max(float(data[3].sum(dtype=np.float64)), 1e-300)
+                n_threads = (_divisor_at_most(effective_n_threads(), _STRATA)
+                             if len(data[0]) >= _PARALLEL_MIN_RATINGS else 1)
+            order = _cell_orders(bounds, _BLOCK, state)
+            totals = np.zeros(_STRATA * _STRATA)
+            args = (order, bounds, totals, P, Q, bu, bi, coef, mu, rate, reg_user,
+                    reg_item, loss_code)
+            for shares in _phases(_diagonal_order(state), n_threads):
+                futures = [pool.submit(_sgd_cells, *data, cells, *args)
+                           for cells in shares[1:]]
+                _sgd_cells(*data, shares[0], *args)
+                for future in futures:
+                    future.result()
+            is_best, stop = monitor.end_epoch(float(totals.sum()) / total_weight)
+            if is_best:
+                best_tables = [t.copy() for t in (P, Q, bu, bi)]
+            if stop:
+                break
     if best_tables is not None:
-        for table, saved in zip((P, Q, bu, bi), best_tables):
-            table[...] = saved
+        P, Q, bu, bi = best_tables
     kept_epoch = (monitor.best_epoch if best_tables is not None
                   else len(monitor.loss_curve) - 1)
-    return params, monitor.loss_curve, monitor.scores, monitor.converged, kept_epoch
+    return trained(), monitor.loss_curve, monitor.scores, monitor.converged, kept_epoch
+
+
+def _diagonal_order(state):
+    """The shifts of an epoch's diagonals: a random order, with the even shifts
+    together and the odd ones together. On two threads (cells dealt out by user
+    stratum) an item stratum changes thread only when the shift's parity does:
+    each change moves its table rows from one core's cache to the other's."""
+    shifts = _permute(_STRATA, state)
+    return shifts[np.argsort(shifts % 2 != shifts[0] % 2, kind="stable")]
+
+
+def _phases(shifts, n_threads):
+    """The epoch's diagonals ``shifts`` as phases of work for ``n_threads`` threads
+    (a divisor of ``_STRATA``): a list of phases, each the cells of every thread.
+
+    Thread t trains the cells of user strata t, t + n_threads, ...; on diagonal
+    ``shift`` their item strata are those equal to ``t + shift`` modulo
+    ``n_threads``. So consecutive diagonals of equal ``shift % n_threads`` make
+    one phase, with no wait between them: each thread keeps its users and items
+    (two phases an epoch on two threads, whose diagonals come by parity). Every
+    user's and every item's cells train in the order of ``shifts`` whatever
+    ``n_threads``: the result is the same.
+    """
+    phases = []
+    for position, shift in enumerate(shifts):
+        shares = [_DIAGONALS[shift][t::n_threads] for t in range(n_threads)]
+        if position and shift % n_threads == shifts[position - 1] % n_threads:
+            phases[-1] = [np.concatenate(pair) for pair in zip(phases[-1], shares)]
+        else:
+            phases.append(shares)
+    return phases
+
+
+def _divisor_at_most(n, m):
+    """The largest divisor of ``m`` that is at most ``n`` (and at least 1)."""
+    return max(d for d in range(1, m + 1) if m % d == 0 and d <= max(n, 1))
+
+
+def _row_counts(rows, weight_scale, sizes):
+    """Summed sample weight (over ``weight_scale``) of every user and item row."""
+    idx, _, weight = rows
+    return [np.bincount(idx[:, f], weights=weight / weight_scale, minlength=size)
+            for f, size in enumerate(sizes)]
+
+
+class _Grid:
+    """LIBMF's grid of users' and items' strata, over working copies of the tables
+    whose rows are sorted by stratum.
+
+    Parameters
+    ----------
+    counts : list of ndarray
+        Summed weight of every user and item row: the strata get about equal sums.
+    rng : numpy Generator
+        Breaks the ties between rows of equal counts.
+    """
+
+    def __init__(self, counts, rng):
+        self.rows, self.rank, self.strata = [], [], []
+        for field_counts in counts:
+            strata = _balanced_strata(np.asarray(field_counts), _STRATA, rng)
+            rows = np.argsort(strata, kind="stable")
+            rank = np.empty(len(rows), np.int32)
+            rank[rows] = np.arange(len(rows), dtype=np.int32)
+            self.rows.append(rows)
+            self.rank.append(rank)
+            self.strata.append(strata[rows])
+
+    def rows_of(self, field, values):
+        """``values`` of a field's table rows, in working order."""
+        return np.ascontiguousarray(values[self.rows[field]])
+
+    def gather(self, field, factors, biases):
+        """Working copies (C-contiguous) of a field's tables."""
+        return self.rows_of(field, factors), self.rows_of(field, biases)
+
+    def scatter(self, field, factors, biases):
+        """The working copies back in table order (new arrays)."""
+        return factors[self.rank[field]], biases[self.rank[field]]
+
+    def layout(self, rows, weight_scale, state):
+        """The rows grouped by cell, shuffled within cells (see :func:`_to_cells`).
+
+        Returns ``(users, items, y, weight, bounds, user_weight, item_weight)``:
+        working rows (int32), targets and weights (float32, the weights over
+        ``weight_scale``); cell ``c = S * user_stratum + item_stratum`` holds
+        ``bounds[c]:bounds[c + 1]``; the summed weight of every working row.
+        """
+        idx, y, weight = rows
+        return _to_cells(np.ascontiguousarray(idx[:, :2], dtype=np.int32),
+                         np.asarray(y, dtype=np.float32),
+                         np.asarray(weight / weight_scale, dtype=np.float32),
+                         self.rank[0], self.rank[1], self.strata[0], self.strata[1],
+                         _STRATA, state)
+
+
+def _balanced_strata(counts, n_strata, rng):
+    """Stratum (uint8) of every row: rows in a random order, then by count, dealt
+    out to ``n_strata`` strata back and forth, so that the strata hold about equal
+    sums of ``counts``."""
+    rows = rng.permutation(len(counts))
+    rows = rows[np.argsort(-counts[rows], kind="stable")]
+    turn = np.arange(len(rows)) % (2 * n_strata)
+    strata = np.empty(len(rows), np.uint8)
+    strata[rows] = np.where(turn < n_strata, turn, 2 * n_strata - 1 - turn)
+    return strata
+
+
+def effective_n_threads():
+    """Threads for the SGD cells: as many as OpenMP would use, scikit-learn's rule
+    (physical cores, limited by ``OMP_NUM_THREADS`` and threadpoolctl)."""
+    return _openmp_effective_n_threads()
 
 
 def _penalties(counts, alpha, row_alpha):

@@ -48,7 +48,8 @@ def recorded_epochs(monkeypatch):
 
     def recording(self, *args, **kwargs):
         for epoch in original(self, *args, **kwargs):
-            drawn.append(epoch[1])
+            # (perm, rows), or the rows alone for the SGD engine (ordered=False).
+            drawn.append(epoch[1] if kwargs.get("ordered", True) else epoch)
             yield epoch
 
     monkeypatch.setattr(GMFClassifier, "_epochs", recording)

@@ -5,10 +5,18 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from skgmf import GMFClassifier, GMFRegressor
 from skgmf._sgd import (
+    _STRATA,
+    _balanced_strata,
     _block_order,
+    _cell_orders,
+    _diagonal_order,
+    _Grid,
     _permute,
+    _sgd_cells,
     _sgd_epoch,
+    _to_cells,
     init_tables,
     predict,
     reference_step,
@@ -164,3 +172,98 @@ def test_bad_inputs_raise(low_rank_ratings):
         sgd_fit(X[:, 0], X[:, 1], y, P.astype(np.float64), Q, bu, bi, w, 3.5)
     with pytest.raises(ValueError, match="shuffle"):
         sgd_fit(X[:, 0], X[:, 1], y, P, Q, bu, bi, w, 3.5, shuffle="sometimes")
+
+
+def test_cells_run_the_kernel_on_their_slices_of_the_order():
+    users, items, y, s, tables, reg_user, reg_item = _tiny_problem()
+    tables[-1][:] = 1.0
+    bounds = np.array([0, 7, 7, 25, 40])  # one empty cell
+    order = np.random.default_rng(2).permutation(len(y)).astype(np.int32)
+    cells = np.array([2, 0, 3, 1])
+    one_pass = [t.copy() for t in tables]
+    mu = np.array([3.0], np.float32)
+    total = _sgd_epoch(users, items, y, s, np.concatenate(
+        [order[bounds[c]:bounds[c + 1]] for c in cells]), *one_pass, mu, 0.05,
+        reg_user, reg_item, False, False, 0)
+    by_cells = [t.copy() for t in tables]
+    totals = np.zeros(4)
+    _sgd_cells(users, items, y, s, cells, order, bounds, totals, *by_cells, mu, 0.05,
+               reg_user, reg_item, 0)
+    for a, b in zip(by_cells, one_pass):
+        assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert_allclose(totals.sum(), total, rtol=1e-6)
+    assert totals[1] == 0
+
+
+def test_strata_hold_about_equal_counts():
+    counts = np.random.default_rng(0).zipf(1.5, 2000).clip(max=500).astype(float)
+    strata = _balanced_strata(counts, 4, np.random.default_rng(1))
+    sums = np.bincount(strata, weights=counts, minlength=4)
+    assert sums.max() - sums.min() <= counts.max()
+    assert_array_equal(np.bincount(strata, minlength=4), [500] * 4)
+
+
+def test_rows_go_to_their_cells_once_and_shuffled():
+    rng = np.random.default_rng(0)
+    n_users, n_items, n = 30, 20, 3000
+    idx = np.column_stack([rng.integers(0, n_users, n), rng.integers(0, n_items, n)])
+    y = rng.uniform(1, 5, n)
+    weight = rng.uniform(0.5, 2.0, n)
+    counts = [np.bincount(idx[:, f], weights=weight, minlength=size)
+              for f, size in enumerate((n_users, n_items))]
+    grid = _Grid(counts, rng)
+    state = np.array([7], np.uint64)
+    users, items, y_out, w_out, bounds, user_weight, item_weight = grid.layout(
+        (idx, y, weight), 2.0, state)
+    # Every working row is a table row's rank, strata sorted in working order.
+    for f in (0, 1):
+        assert_array_equal(grid.rows[f][grid.rank[f]], np.arange(len(counts[f])))
+        assert np.all(np.diff(grid.strata[f]) >= 0)
+    assert bounds[0] == 0 and bounds[-1] == n and np.all(np.diff(bounds) >= 0)
+    for c in range(_STRATA * _STRATA):
+        rows = slice(bounds[c], bounds[c + 1])
+        assert np.all(grid.strata[0][users[rows]] == c // _STRATA)
+        assert np.all(grid.strata[1][items[rows]] == c % _STRATA)
+    # The same rows (as a multiset), weights over the scale, summed per row.
+    original = np.column_stack([grid.rank[0][idx[:, 0]], grid.rank[1][idx[:, 1]], y, weight / 2])
+    laid_out = np.column_stack([users, items, y_out, w_out]).astype(np.float64)
+    key = np.lexsort(original.T[::-1])
+    assert_allclose(laid_out[np.lexsort(laid_out.T[::-1])], original[key], rtol=1e-6)
+    assert_allclose(user_weight, grid.rows_of(0, counts[0]) / 2, rtol=1e-5)
+    assert_allclose(item_weight, grid.rows_of(1, counts[1]) / 2, rtol=1e-5)
+    # Shuffled within cells: not in the input's order, and differently next time.
+    assert not np.all(np.diff(users[bounds[0]:bounds[1]]) >= 0)
+    again = grid.layout((idx, y, weight), 2.0, state)[0]
+    assert not np.array_equal(again, users)
+
+
+def test_cell_orders_and_diagonals_are_permutations():
+    state = np.array([3], np.uint64)
+    bounds = np.array([0, 5000, 5000, 7100])
+    order = _cell_orders(bounds, 1024, state)
+    for c in range(3):
+        part = order[bounds[c]:bounds[c + 1]]
+        assert_array_equal(np.sort(part), np.arange(bounds[c], bounds[c + 1]))
+    for _ in range(10):
+        shifts = _diagonal_order(state)
+        assert_array_equal(np.sort(shifts), np.arange(_STRATA))
+        parity = shifts % 2
+        assert np.count_nonzero(np.diff(parity)) == 1  # evens together, odds together
+
+
+@pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
+def test_same_result_on_any_number_of_threads(low_rank_ratings, monkeypatch, Estimator):
+    import skgmf._sgd
+
+    X, y = low_rank_ratings
+    monkeypatch.setattr(skgmf._sgd, "_PARALLEL_MIN_RATINGS", 0)
+    params = dict(n_factors=8, max_iter=3, random_state=0)
+    if Estimator is GMFClassifier:  # fresh negatives every epoch
+        X, y, params = X[y >= 3], np.ones(int(np.sum(y >= 3))), dict(params, n_negatives=2)
+    fitted = []
+    for n_threads in (1, 2, 4):
+        monkeypatch.setattr(skgmf._sgd, "effective_n_threads", lambda: n_threads)
+        fitted.append(Estimator(**params).fit(X, y))
+    for other in fitted[1:]:
+        for a, b in zip(fitted[0].factors_ + fitted[0].biases_, other.factors_ + other.biases_):
+            assert_allclose(a, b, rtol=1e-6, atol=1e-7)
