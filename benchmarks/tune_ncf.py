@@ -36,22 +36,34 @@ def main():
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", default="{}", help="JSON: parameter -> list of values")
+    parser.add_argument("--splits", nargs="+", type=int, default=[0],
+                        help="seeds of the held-out interactions (and of the 99 "
+                             "sampled items): more than one averages over splits")
     args = parser.parse_args()
     grid = json.loads(args.grid) or {"learning_rate": [0.01]}
 
     train, _, _ = load_protocol(str(get_data_home()))
     X = train[["user", "item"]].to_numpy()
-    fit_rows, val_rows = next(UserLeaveKOut(random_state=0).split(X))
-    hit_rate = SampledRankingScorer("hit_rate", k=10, n_negatives=99, random_state=0)
-    ndcg = SampledRankingScorer("ndcg", k=10, n_negatives=99, random_state=0)
+    splits = [next(UserLeaveKOut(random_state=seed).split(X)) for seed in args.splits]
     for values in itertools.product(*grid.values()):
         params = dict(zip(grid, values))
-        est = GMFClassifier(n_factors=64, n_negatives=4, random_state=0, **params)
-        start = time.perf_counter()
-        est.fit(X[fit_rows], np.ones(len(fit_rows)))
-        seconds = time.perf_counter() - start
-        print(f"{params}: validation HR@10 {hit_rate(est, X[val_rows]):.4f} "
-              f"NDCG@10 {ndcg(est, X[val_rows]):.4f} fit {seconds:.1f} s", flush=True)
+        scores = []
+        for seed, (fit_rows, val_rows) in zip(args.splits, splits):
+            est = GMFClassifier(n_factors=64, n_negatives=4, random_state=0, **params)
+            start = time.perf_counter()
+            est.fit(X[fit_rows], np.ones(len(fit_rows)))
+            seconds = time.perf_counter() - start
+            scores.append([
+                SampledRankingScorer(metric, k=10, n_negatives=99, random_state=seed)(
+                    est, X[val_rows])
+                for metric in ("hit_rate", "ndcg")
+            ])
+            print(f"{params} split {seed}: validation HR@10 {scores[-1][0]:.4f} "
+                  f"NDCG@10 {scores[-1][1]:.4f} fit {seconds:.1f} s", flush=True)
+        if len(splits) > 1:
+            hr, ndcg = np.mean(scores, axis=0)
+            print(f"{params} mean of {len(splits)} splits: HR@10 {hr:.4f} "
+                  f"NDCG@10 {ndcg:.4f}", flush=True)
 
 
 if __name__ == "__main__":
