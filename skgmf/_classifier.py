@@ -184,13 +184,14 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
     the items each user has not interacted with in any call so far. It ignores
     ``early_stopping``, and starts Adam afresh after loading or copying.
 
-    ``solver="sgd"`` trains 20,000 rows or more with LIBMF's schedule: users and
-    items are dealt out to 4 strata each, and the 4 cells of each diagonal of
-    the 4 x 4 grid, which share no user or item, train side by side on as many
+    ``solver="sgd"`` trains with LIBMF's schedule: users and items are dealt out
+    to 4 strata each, and the 4 cells of each diagonal of the 4 x 4 grid share
+    no user or item. From 20,000 rows on they train side by side on as many
     threads as scikit-learn's OpenMP code would use (the physical cores, at most
-    4 here; ``OMP_NUM_THREADS`` or ``threadpoolctl.threadpool_limits`` lower it,
-    and joblib's worker processes get their share of the cores). The schedule
-    is fixed, so the model is the same on any number of threads.
+    4 here; ``OMP_NUM_THREADS`` lowers it, as does
+    ``threadpoolctl.threadpool_limits`` for fits in the thread that set it, and
+    joblib's worker processes get their share of the cores). The schedule is
+    fixed, so the model is the same on any number of threads.
 
     References
     ----------
@@ -506,7 +507,9 @@ class GMFClassifier(ClassifierMixin, BaseGMF):
         if sampler is None:
             yield from super()._epochs(idx, y, sample_weight, seed, ordered=ordered)
             return
-        rng = np.random.default_rng(seed)
+        # A stream of its own: the SGD engine draws its order from
+        # default_rng(seed), the validation negatives come from default_rng([seed, 1]).
+        rng = np.random.default_rng([seed, 2])
         while True:
             neg_idx, neg_y, neg_w = self._negatives(sampler, idx, y, sample_weight, rng)
             rows = (

@@ -216,13 +216,14 @@ class GMFRegressor(RegressorMixin, BaseGMF):
     weight zero are dropped. Nothing global is changed: no Keras or TensorFlow
     seed, no configuration. ``predict`` runs in NumPy and never calls TensorFlow.
 
-    ``solver="sgd"`` trains 20,000 rows or more with LIBMF's schedule: users and
-    items are dealt out to 4 strata each, and the 4 cells of each diagonal of
-    the 4 x 4 grid, which share no user or item, train side by side on as many
+    ``solver="sgd"`` trains with LIBMF's schedule: users and items are dealt out
+    to 4 strata each, and the 4 cells of each diagonal of the 4 x 4 grid share
+    no user or item. From 20,000 rows on they train side by side on as many
     threads as scikit-learn's OpenMP code would use (the physical cores, at most
-    4 here; ``OMP_NUM_THREADS`` or ``threadpoolctl.threadpool_limits`` lower it,
-    and joblib's worker processes get their share of the cores). The schedule
-    is fixed, so the model is the same on any number of threads.
+    4 here; ``OMP_NUM_THREADS`` lowers it, as does
+    ``threadpoolctl.threadpool_limits`` for fits in the thread that set it, and
+    joblib's worker processes get their share of the cores). The schedule is
+    fixed, so the model is the same on any number of threads.
     TensorFlow is imported by a fit with ``solver="adam"`` and by the first access
     to ``model_``, not by ``import skgmf``, a fit with ``solver="sgd"`` nor by
     loading a pickle, joblib or skops file (see "Saving and serving" in the user

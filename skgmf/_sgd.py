@@ -40,7 +40,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 SQUARED = 0
 LOGISTIC = 1
@@ -693,7 +692,17 @@ def _balanced_strata(counts, n_strata, rng):
 
 def effective_n_threads():
     """Threads for the SGD cells: as many as OpenMP would use, scikit-learn's rule
-    (physical cores, limited by ``OMP_NUM_THREADS`` and threadpoolctl)."""
+    (physical cores, limited by ``OMP_NUM_THREADS`` and threadpoolctl).
+
+    scikit-learn's helper is private: without it, joblib's count of the physical
+    cores (which follows ``OMP_NUM_THREADS`` only through joblib's workers).
+    """
+    try:
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+    except ImportError:  # pragma: no cover - every supported scikit-learn has it
+        from joblib import cpu_count
+
+        return cpu_count(only_physical_cores=True)
     return _openmp_effective_n_threads()
 
 

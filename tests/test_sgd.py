@@ -14,9 +14,9 @@ from skgmf._sgd import (
     _diagonal_order,
     _Grid,
     _permute,
+    _phases,
     _sgd_cells,
     _sgd_epoch,
-    _to_cells,
     init_tables,
     predict,
     reference_step,
@@ -251,19 +251,62 @@ def test_cell_orders_and_diagonals_are_permutations():
         assert np.count_nonzero(np.diff(parity)) == 1  # evens together, odds together
 
 
-@pytest.mark.parametrize("Estimator", [GMFRegressor, GMFClassifier])
-def test_same_result_on_any_number_of_threads(low_rank_ratings, monkeypatch, Estimator):
+def test_phases_keep_threads_apart_and_each_row_in_order():
+    """Every parity-grouped order of the diagonals, on 1, 2 and 4 threads: threads
+    of a phase share no user or item stratum, every cell runs once, and the cells
+    of each stratum run in the order one thread runs them."""
+    from itertools import permutations
+
+    def stratum_orders(phases):
+        orders = {}
+        for shares in phases:
+            for cells in shares:
+                for c in cells:
+                    orders.setdefault(("user", c // _STRATA), []).append(c)
+                    orders.setdefault(("item", c % _STRATA), []).append(c)
+        return orders
+
+    n_orders = 0
+    for shifts in map(np.array, permutations(range(_STRATA))):
+        if np.count_nonzero(np.diff(shifts % 2)) != 1:
+            continue  # not an order _diagonal_order gives
+        n_orders += 1
+        serial = stratum_orders(_phases(shifts, 1))
+        for n_threads in (2, 4):
+            phases = _phases(shifts, n_threads)
+            assert len(phases) == (2 if n_threads == 2 else _STRATA)
+            for shares in phases:
+                assert len(shares) == n_threads
+                users = [{c // _STRATA for c in cells} for cells in shares]
+                items = [{c % _STRATA for c in cells} for cells in shares]
+                for a in range(n_threads):
+                    for b in range(a + 1, n_threads):
+                        assert not users[a] & users[b] and not items[a] & items[b]
+            cells = np.concatenate([c for shares in phases for c in shares])
+            assert_array_equal(np.sort(cells), np.arange(_STRATA * _STRATA))
+            assert stratum_orders(phases) == serial
+    assert n_orders == 8
+
+
+@pytest.mark.parametrize("Estimator, early_stopping", [
+    (GMFRegressor, False), (GMFRegressor, True), (GMFClassifier, False),
+])
+def test_same_result_on_any_number_of_threads(low_rank_ratings, monkeypatch, Estimator,
+                                              early_stopping):
     import skgmf._sgd
 
     X, y = low_rank_ratings
     monkeypatch.setattr(skgmf._sgd, "_PARALLEL_MIN_RATINGS", 0)
-    params = dict(n_factors=8, max_iter=3, random_state=0)
+    params = dict(n_factors=8, max_iter=3, early_stopping=early_stopping, random_state=0)
     if Estimator is GMFClassifier:  # fresh negatives every epoch
         X, y, params = X[y >= 3], np.ones(int(np.sum(y >= 3))), dict(params, n_negatives=2)
+    cut = 2 * len(y) // 3
     fitted = []
-    for n_threads in (1, 2, 4):
+    for n_threads in (1, 2, 3, 4):
         monkeypatch.setattr(skgmf._sgd, "effective_n_threads", lambda: n_threads)
-        fitted.append(Estimator(**params).fit(X, y))
+        est = Estimator(**params).fit(X[:cut], y[:cut])
+        fitted.append(est.partial_fit(X[cut:], y[cut:]))
     for other in fitted[1:]:
+        assert other.loss_curve_ == fitted[0].loss_curve_
         for a, b in zip(fitted[0].factors_ + fitted[0].biases_, other.factors_ + other.biases_):
             assert_allclose(a, b, rtol=1e-6, atol=1e-7)
