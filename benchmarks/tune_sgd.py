@@ -15,6 +15,9 @@ Run from the repository root, with the MovieLens copies under ``--data``::
     python benchmarks/tune_sgd.py startup
 
 The test folds take no part in the choice: ``grid`` only sees validation data.
+Fits train with the estimators' engine (``skgmf._sgd.train``: LIBMF's grid on the
+threads it finds); ``--set shuffle='"blocks"'`` (or ``learn_w=True``) trains with
+``sgd_fit``, the one-thread engine of the research options, instead.
 """
 # License: BSD 3 clause
 
@@ -111,8 +114,13 @@ class Problem:
 
 
 def fit(train, test, *, n_factors, n_epochs, lr, lr_decay, alpha, beta, init_std, seed=0,
-        shuffle="blocks", learn_w=False, learn_mu=False, trace=False):
-    """Fit on ``train``; return (test RMSE, end-to-end s, sgd_fit s, RMSE every epoch)."""
+        shuffle="grid", learn_w=False, learn_mu=False, trace=False):
+    """Fit on ``train``; return (test RMSE, end-to-end s, SGD s, RMSE every epoch).
+
+    ``shuffle="grid"`` (the default) trains with the estimators' engine,
+    ``skgmf._sgd.train`` (LIBMF's grid, on the threads it finds); the other orders
+    (and ``learn_w``, ``learn_mu``) with ``sgd_fit``, on one thread.
+    """
     from skgmf._sgd import init_tables, sgd_fit
 
     start = time.perf_counter()
@@ -120,6 +128,9 @@ def fit(train, test, *, n_factors, n_epochs, lr, lr_decay, alpha, beta, init_std
     P, Q, bu, bi, w = init_tables(len(prob.user_ids), len(prob.item_ids), n_factors,
                                   init_std=init_std, seed=seed)
     curve = []
+    if shuffle == "grid" and not (learn_w or learn_mu):
+        return _fit_grid(prob, (P, Q, bu, bi, w), start, curve, n_epochs=n_epochs, lr=lr,
+                         lr_decay=lr_decay, alpha=alpha, beta=beta, seed=seed, trace=trace)
 
     def callback(epoch, P, Q, bu, bi, w, mu):
         curve.append(prob.rmse(P, Q, bu, bi, w, mu))
@@ -133,15 +144,46 @@ def fit(train, test, *, n_factors, n_epochs, lr, lr_decay, alpha, beta, init_std
     return prob.rmse(P, Q, bu, bi, w, mu), end - start, end - start_sgd, curve
 
 
+def _fit_grid(prob, tables, start, curve, *, n_epochs, lr, lr_decay, alpha, beta, seed,
+              trace):
+    """:func:`fit` with ``skgmf._sgd.train``, the estimators' engine."""
+    from skgmf._params import GMFParameters
+    from skgmf._sgd import learning_rates, train
+
+    P, Q, bu, bi, w = tables
+    params = GMFParameters([P, Q], [bu, bi], w, float(prob.y.mean()))
+    idx = np.column_stack([prob.users, prob.items]).astype(np.int32)
+    rows = (idx, prob.y, np.ones(len(prob.y), np.float32))
+
+    def validate(p):
+        curve.append(prob.rmse(*p.factors, *p.biases, p.coef, p.intercept))
+        return -curve[-1]
+
+    start_sgd = time.perf_counter()
+    # n_iter_no_change past the last epoch: the whole curve, never an early stop.
+    params = train(params, itertools.repeat(rows), loss="squared_error",
+                   rates=learning_rates(lr, n_epochs, lr_decay), alpha=alpha,
+                   row_alpha=beta, validate=validate if trace else None,
+                   n_iter_no_change=n_epochs + 1, seed=seed)[0]
+    end = time.perf_counter()
+    # With validate, train keeps the best epoch's tables: the last epoch's RMSE is
+    # the curve's end.
+    rmse = curve[-1] if trace else prob.rmse(*params.factors, *params.biases,
+                                             params.coef, params.intercept)
+    return rmse, end - start, end - start_sgd, curve
+
+
 def parse_settings(items):
     return {k: eval(v) for k, v in (item.split("=", 1) for item in items)}  # noqa: S307
 
 
 def warm_up():
+    from skgmf import GMFRegressor
     from skgmf._sgd import init_tables, sgd_fit
 
     tables = init_tables(3, 3, 4)
     sgd_fit([0, 1, 2], [2, 1, 0], [1.0, 2.0, 3.0], *tables, 2.0, n_epochs=1)
+    GMFRegressor(max_iter=1).fit([[0, 2], [1, 1], [2, 0]], [1.0, 2.0, 3.0])
 
 
 def cmd_grid(args):
