@@ -41,6 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+from ._interactions import row_weights
+
 SQUARED = 0
 LOGISTIC = 1
 _LOSSES = {"squared": SQUARED, "logistic": LOGISTIC}
@@ -529,7 +531,8 @@ def train(params, epochs, *, loss, rates, alpha, row_alpha,
     rows = next(epochs)
     if row_counts is None:
         fixed_counts = None
-        row_counts = _row_counts(rows, weight_scale, (len(P), len(Q)))
+        idx, _, weight = rows
+        row_counts = row_weights(idx, weight / weight_scale, (len(P), len(Q)))
     else:
         fixed_counts = row_counts
     # Working copies of the tables with every stratum's rows together: threads
@@ -546,6 +549,7 @@ def train(params, epochs, *, loss, rates, alpha, row_alpha,
                            validate=None if validate is None else lambda: validate(trained()),
                            verbose=verbose)
     best_tables = None
+    threads = _divisor_at_most(effective_n_threads(), _STRATA)
     with ThreadPoolExecutor(_STRATA - 1) as pool:
         for epoch, rate in enumerate(rates):
             monitor.start_epoch()
@@ -560,8 +564,7 @@ def train(params, epochs, *, loss, rates, alpha, row_alpha,
                 reg_user = _penalties(user_weight, alpha, row_alpha)
                 reg_item = _penalties(item_weight, alpha, row_alpha)
                 total_weight = max(float(data[3].sum(dtype=np.float64)), 1e-300)
-                n_threads = (_divisor_at_most(effective_n_threads(), _STRATA)
-                             if len(data[0]) >= _PARALLEL_MIN_RATINGS else 1)
+                n_threads = threads if len(data[0]) >= _PARALLEL_MIN_RATINGS else 1
             order = _cell_orders(bounds, _BLOCK, state)
             totals = np.zeros(_STRATA * _STRATA)
             args = (order, bounds, totals, P, Q, bu, bi, coef, mu, rate, reg_user,
@@ -618,13 +621,6 @@ def _phases(shifts, n_threads):
 def _divisor_at_most(n, m):
     """The largest divisor of ``m`` that is at most ``n`` (and at least 1)."""
     return max(d for d in range(1, m + 1) if m % d == 0 and d <= max(n, 1))
-
-
-def _row_counts(rows, weight_scale, sizes):
-    """Summed sample weight (over ``weight_scale``) of every user and item row."""
-    idx, _, weight = rows
-    return [np.bincount(idx[:, f], weights=weight / weight_scale, minlength=size)
-            for f, size in enumerate(sizes)]
 
 
 class _Grid:
